@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up .venv with the test tools and run the whole test suite (CI runs exactly this).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --dev
+. .venv/bin/activate
+ruff check autoft tests train.py predict.py benchmarks
+python -m pytest -q "$@"
