@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev
 . .venv/bin/activate
-ruff check autoft tests train.py predict.py benchmarks
+ruff check .
 python -m pytest -q "$@"
