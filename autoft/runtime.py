@@ -89,12 +89,27 @@ def setup_process(cpu_slots: Optional[int] = None, environ=None) -> str:
 
 
 def import_paddle():
-    """``setup_process()`` then ``import paddle``; sets Paddle's thread count explicitly."""
+    """``setup_process()`` then ``import paddle``, quietly; applies the thread count.
+
+    Paddle prints a multi-line "OMP_NUM_THREADS set to N, not 1" warning on import whenever
+    more than one thread is asked for; that is our deliberate choice, so it is filtered out.
+    Anything else Paddle prints at import is passed through.
+    """
     setup_process()
+    if "paddle" not in sys.modules:
+        import contextlib
+        import io
+
+        buf = io.StringIO()
+        with contextlib.redirect_stderr(buf):
+            import paddle  # noqa: F401
+        for line in buf.getvalue().splitlines():
+            if "OMP_NUM_THREADS" not in line and "OpenBlas" not in line:
+                print(line, file=sys.stderr)
     import paddle
 
     try:
         paddle.base.core.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    except Exception:  # older/newer Paddle without this hook: the env var already applies
+    except Exception:  # a Paddle without this hook: the env var already applied at import
         pass
     return paddle
