@@ -1,0 +1,299 @@
+"""The search space: PaddleHub 1.4's hparam.yaml, and the mapping to the normalized cube [-1, 1]^d.
+
+Schema (``param_list`` at the top level, one mapping per hyper-parameter)::
+
+    param_list:
+    - name : learning_rate        # becomes --learning_rate=<value> on the trial's command line
+      init_value : 0.00005        # must lie within [greater_than, lower_than]
+      type : float                # int | float
+      greater_than : 0.000005     # lower bound L
+      lower_than : 0.005          # upper bound U
+      scale : log                 # optional (autoft addition): linear (default) | log
+
+Mapping (PaddleHub's): encode z = -1 + 2(v - L)/(U - L), clipped to [-1, 1]; decode
+v = L + (z + 1)/2 (U - L), clipped to [L, U]; ints truncated with int(), so U is reached only at
+z = 1. With ``scale: log`` the same mapping is applied to log(v), log(L), log(U).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import yaml
+
+from autoft.errors import AutoftError, where
+
+Number = Union[int, float]
+
+TYPES = ("int", "float")
+SCALES = ("linear", "log")
+REQUIRED_KEYS = ("name", "init_value", "type", "greater_than", "lower_than")
+OPTIONAL_KEYS = ("scale",)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyper-parameter: bounds are hparam.yaml's ``greater_than`` (low) and ``lower_than`` (high)."""
+
+    name: str
+    init_value: Number
+    type: str = "float"
+    low: float = 0.0
+    high: float = 1.0
+    scale: str = "linear"
+
+    def _to_unit(self, value: float) -> float:
+        """Value -> position in [0, 1] (unclipped)."""
+        if self.scale == "log":
+            return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (value - self.low) / (self.high - self.low)
+
+    def encode(self, value: Number) -> float:
+        """Value -> normalized coordinate in [-1, 1] (clipped, as PaddleHub did)."""
+        value = float(value)
+        if self.scale == "log" and value <= 0:
+            return -1.0  # below any positive lower bound
+        return float(min(1.0, max(-1.0, -1.0 + 2.0 * self._to_unit(value))))
+
+    def decode(self, z: float) -> Number:
+        """Normalized coordinate -> value in [low, high]; ints truncated with int() like PaddleHub."""
+        z = float(z)
+        if not math.isfinite(z):
+            raise ValueError(f"cannot decode a non-finite coordinate {z!r} for {self.name!r}")
+        # The end points are exact (float rounding must not make z = 1 decode to just below U,
+        # which int() would then truncate to U - 1).
+        if z >= 1.0:
+            value = float(self.high)
+        elif z <= -1.0:
+            value = float(self.low)
+        else:
+            t = (z + 1.0) / 2.0
+            if self.scale == "log":
+                lo, hi = math.log(self.low), math.log(self.high)
+                value = math.exp(lo + t * (hi - lo))
+            else:
+                value = self.low + t * (self.high - self.low)
+            value = min(float(self.high), max(float(self.low), value))
+        if self.type == "int":
+            # PaddleHub's int() truncation; rounding to 9 decimals first only removes float noise,
+            # so that decode(encode(16)) is 16 and not 15.
+            return int(round(value, 9))
+        return float(value)
+
+
+class SearchSpace:
+    """An ordered list of :class:`Param`; points are numpy vectors in [-1, 1]^dim in that order."""
+
+    def __init__(self, params: Sequence[Param], source: str = "<search space>"):
+        if not params:
+            raise AutoftError(f"{source}: the search space has no parameters")
+        seen = set()
+        for p in params:
+            if p.name in seen:
+                raise AutoftError(f"{source}: parameter {p.name!r} is defined twice")
+            seen.add(p.name)
+        self.params: List[Param] = list(params)
+        self.source = source
+
+    @property
+    def dim(self) -> int:
+        """Number of hyper-parameters."""
+        return len(self.params)
+
+    @property
+    def names(self) -> List[str]:
+        """Hyper-parameter names in file order."""
+        return [p.name for p in self.params]
+
+    def __repr__(self) -> str:
+        return f"SearchSpace({self.params!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SearchSpace) and self.params == other.params
+
+    # ---- loading -----------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> SearchSpace:
+        """Read and validate an hparam.yaml file; AutoftError names file:line and the entry."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise AutoftError(f"{path}: search space file not found (expected a PaddleHub hparam.yaml)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AutoftError(f"{path}: cannot read the search space file: {exc}") from None
+        return cls.from_yaml(text, source=str(path))
+
+    @classmethod
+    def from_yaml(cls, text: str, source: str = "<hparam.yaml>") -> SearchSpace:
+        """Parse hparam.yaml text; ``source`` names it in error messages."""
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            data = yaml.safe_load(text)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else None
+            problem = " ".join(str(s) for s in (exc.context, exc.problem) if s)
+            raise AutoftError(f"{where(source, line)}: invalid YAML: {problem}") from None
+        except yaml.YAMLError as exc:
+            raise AutoftError(f"{source}: invalid YAML: {exc}") from None
+        return cls.from_config(data, source=source, _lines=_entry_lines(node))
+
+    @classmethod
+    def from_config(cls, data: Any, source: str = "<search space>", _lines: Optional[dict] = None) -> SearchSpace:
+        """Validate an already parsed hparam.yaml mapping (``{"param_list": [...]}``)."""
+        lines = _lines or {}
+        top_line = lines.get("top")
+        if not isinstance(data, Mapping) or "param_list" not in data:
+            found = "an empty file" if data is None else f"a {type(data).__name__}"
+            if isinstance(data, Mapping):
+                found = f"keys {sorted(map(str, data))}"
+            raise AutoftError(
+                f"{where(source, top_line)}: expected a mapping with the key 'param_list' "
+                f"(a list of hyper-parameters), found {found}"
+            )
+        extra = [str(k) for k in data if k != "param_list"]
+        if extra:
+            raise AutoftError(
+                f"{where(source, lines.get(('topkey', extra[0])))}: unknown top-level key {extra[0]!r}; "
+                f"only 'param_list' is read"
+            )
+        entries = data["param_list"]
+        if not isinstance(entries, list) or not entries:
+            raise AutoftError(
+                f"{where(source, lines.get('param_list'))}: 'param_list' must be a non-empty list of "
+                f"mappings, found {_describe(entries)}"
+            )
+        params = []
+        seen: Dict[str, int] = {}
+        for i, entry in enumerate(entries):
+            p = _parse_entry(entry, i, source, lines)
+            if p.name in seen:
+                raise AutoftError(
+                    f"{where(source, lines.get(('entry', i)))}: param_list entry {i + 1} ({p.name}): "
+                    f"name {p.name!r} is already used by entry {seen[p.name] + 1}"
+                )
+            seen[p.name] = i
+            params.append(p)
+        return cls(params, source=source)
+
+    # ---- mapping -----------------------------------------------------------------------------
+    def encode(self, values: Mapping[str, Number]) -> np.ndarray:
+        """{name: value} -> normalized point (float64 [dim]) in [-1, 1]; every name is required."""
+        missing = [n for n in self.names if n not in values]
+        if missing:
+            raise KeyError(f"values for {missing} are missing (search space: {self.names})")
+        return np.array([p.encode(values[p.name]) for p in self.params], dtype=np.float64)
+
+    def decode(self, z: Sequence[float]) -> Dict[str, Number]:
+        """Normalized point -> {name: value}; clipped into bounds, ints truncated (PaddleHub's rule)."""
+        z = np.asarray(z, dtype=np.float64).reshape(-1)
+        if z.shape[0] != self.dim:
+            raise ValueError(f"point has {z.shape[0]} coordinates, the search space has {self.dim}")
+        return {p.name: p.decode(zi) for p, zi in zip(self.params, z)}
+
+    def init_point(self) -> np.ndarray:
+        """The encoded init values: the strategies' starting point x0."""
+        return self.encode({p.name: p.init_value for p in self.params})
+
+    def init_values(self) -> Dict[str, Number]:
+        """{name: init_value} with each value of its declared type."""
+        return {p.name: (int(p.init_value) if p.type == "int" else float(p.init_value)) for p in self.params}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, (list, dict)):
+        return f"a {type(value).__name__}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _parse_entry(entry: Any, i: int, source: str, lines: dict) -> Param:
+    entry_line = lines.get(("entry", i))
+    if not isinstance(entry, Mapping):
+        raise AutoftError(
+            f"{where(source, entry_line)}: param_list entry {i + 1} must be a mapping with keys "
+            f"{', '.join(REQUIRED_KEYS)}; found {_describe(entry)}"
+        )
+    raw_name = entry.get("name")
+    label = f"param_list entry {i + 1}" + (f" ({raw_name})" if raw_name is not None else "")
+
+    def fail(msg: str, key: Optional[str] = None) -> AutoftError:
+        line = lines.get(("key", i, key), entry_line) if key else entry_line
+        return AutoftError(f"{where(source, line)}: {label}: {msg}")
+
+    for key in entry:
+        if key not in REQUIRED_KEYS and key not in OPTIONAL_KEYS:
+            raise fail(
+                f"unknown key {key!r}; expected {', '.join(REQUIRED_KEYS)} and optionally 'scale'", key
+            )
+    for key in REQUIRED_KEYS:
+        if key not in entry:
+            raise fail(f"missing key {key!r}")
+
+    name = entry["name"]
+    if not isinstance(name, str) or not name.isidentifier():
+        raise fail(
+            f"'name' must be an identifier (letters, digits, _; it becomes --<name>), found {name!r}", "name"
+        )
+    ptype = entry["type"]
+    if not isinstance(ptype, str) or ptype.strip().lower() not in TYPES:
+        raise fail(f"'type' must be int or float, found {ptype!r}", "type")
+    ptype = ptype.strip().lower()
+    scale = entry.get("scale", "linear")
+    if not isinstance(scale, str) or scale.strip().lower() not in SCALES:
+        raise fail(f"'scale' must be linear or log, found {scale!r}", "scale")
+    scale = scale.strip().lower()
+
+    for key in ("init_value", "greater_than", "lower_than"):
+        if not _is_number(entry[key]):
+            raise fail(f"{key!r} must be a finite number, found {entry[key]!r}", key)
+    low, high, init = entry["greater_than"], entry["lower_than"], entry["init_value"]
+    if not low < high:
+        raise fail(f"greater_than ({low}) must be smaller than lower_than ({high})", "greater_than")
+    if not low <= init <= high:
+        raise fail(
+            f"init_value {init} is outside its bounds [greater_than={low}, lower_than={high}]", "init_value"
+        )
+    if ptype == "int":
+        if init != int(init):
+            raise fail(f"init_value {init} is not an integer but type is int", "init_value")
+        init = int(init)
+    else:
+        init = float(init)
+    if scale == "log" and low <= 0:
+        raise fail(f"scale: log needs positive bounds, found greater_than={low}", "scale")
+    return Param(name=name, init_value=init, type=ptype, low=float(low), high=float(high), scale=scale)
+
+
+def _entry_lines(node: Any) -> dict:
+    """1-based line numbers of the YAML nodes we mention in messages (from yaml's compose tree)."""
+    lines: dict = {}
+    if node is None:
+        return lines
+    lines["top"] = node.start_mark.line + 1
+    if not isinstance(node, yaml.MappingNode):
+        return lines
+    for key_node, value_node in node.value:
+        key = getattr(key_node, "value", None)
+        lines[("topkey", key)] = key_node.start_mark.line + 1
+        if key != "param_list":
+            continue
+        lines["param_list"] = key_node.start_mark.line + 1
+        if not isinstance(value_node, yaml.SequenceNode):
+            continue
+        for i, item in enumerate(value_node.value):
+            lines[("entry", i)] = item.start_mark.line + 1
+            if isinstance(item, yaml.MappingNode):
+                for k, _v in item.value:
+                    lines[("key", i, getattr(k, "value", None))] = k.start_mark.line + 1
+    return lines
