@@ -1,0 +1,19 @@
+"""Predict a task's test split with the best model and write the submission files.
+
+    python predict.py --dataset tnews --checkpoint_dir ./output
+    python predict.py --dataset demo --checkpoint_dir output/demo --score
+
+Flags: python predict.py --help; details in docs/finetune.md.
+"""
+
+import sys
+
+from autoft.runtime import setup_process
+
+setup_process()  # thread count and MKL dispatch, before anything imports paddle
+
+from autoft.errors import run_cli  # noqa: E402
+from autoft.predict import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
