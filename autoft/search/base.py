@@ -56,7 +56,9 @@ class Strategy(abc.ABC):
         if self._pending is None:
             points = np.array(self._propose(), dtype=np.float64)
             if points.shape != (self.popsize, self.dim):
-                raise RuntimeError(f"{self.name} proposed shape {points.shape}, expected {(self.popsize, self.dim)}")
+                raise RuntimeError(
+                    f"{self.name} proposed shape {points.shape}, expected {(self.popsize, self.dim)}"
+                )
             self._pending = points
         return self._pending.copy()
 
@@ -70,12 +72,18 @@ class Strategy(abc.ABC):
             raise RuntimeError(f"{self.name}: tell() without a pending ask()")
         rewards = np.asarray(rewards, dtype=np.float64).reshape(-1)
         if rewards.shape[0] != self.popsize:
-            raise ValueError(f"{self.name}: got {rewards.shape[0]} rewards for a round of {self.popsize} points")
+            raise ValueError(
+                f"{self.name}: got {rewards.shape[0]} rewards for a round of {self.popsize} points"
+            )
         if not np.all(np.isfinite(rewards)):
-            raise ValueError(f"{self.name}: rewards must be finite (score a failed trial as reward 1.0), got {rewards}")
+            raise ValueError(
+                f"{self.name}: rewards must be finite (score a failed trial as reward 1.0), got {rewards}"
+            )
         if points is not None:
             points = np.asarray(points, dtype=np.float64)
-            if points.shape != self._pending.shape or not np.allclose(points, self._pending, rtol=0, atol=1e-9):
+            if points.shape != self._pending.shape or not np.allclose(
+                points, self._pending, rtol=0, atol=1e-9
+            ):
                 raise ValueError(
                     f"{self.name}: told points differ from the asked ones (round {self.round}); "
                     "a replayed journal must use the same seed, strategy and search space"
@@ -113,7 +121,9 @@ class Strategy(abc.ABC):
         """Learn from one round (``points`` are exactly the proposed ones)."""
 
 
-def make_strategy(name: str, x0: Sequence[float], popsize: int, seed: Optional[int] = None, **options: Any) -> Strategy:
+def make_strategy(
+    name: str, x0: Sequence[float], popsize: int, seed: Optional[int] = None, **options: Any
+) -> Strategy:
     """Build a strategy by name: "hazero" | "pshe2" | "random" (case-insensitive).
 
     ``x0`` is the encoded init point (``SearchSpace.init_point()``). Options: hazero ``sigma0``

@@ -123,7 +123,9 @@ class SearchSpace:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise AutoftError(f"{path}: search space file not found (expected a PaddleHub hparam.yaml)") from None
+            raise AutoftError(
+                f"{path}: search space file not found (expected a PaddleHub hparam.yaml)"
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise AutoftError(f"{path}: cannot read the search space file: {exc}") from None
         return cls.from_yaml(text, source=str(path))
@@ -144,7 +146,9 @@ class SearchSpace:
         return cls.from_config(data, source=source, _lines=_entry_lines(node))
 
     @classmethod
-    def from_config(cls, data: Any, source: str = "<search space>", _lines: Optional[dict] = None) -> SearchSpace:
+    def from_config(
+        cls, data: Any, source: str = "<search space>", _lines: Optional[dict] = None
+    ) -> SearchSpace:
         """Validate an already parsed hparam.yaml mapping (``{"param_list": [...]}``)."""
         lines = _lines or {}
         top_line = lines.get("top")
