@@ -1,0 +1,8 @@
+"""Data: task readers, the demo set, features (tokenize + cache + batches), submissions.
+
+Importing this package never imports Paddle; ``features.batches`` does on first use.
+"""
+
+from autoft.data.tasks import READER_VERSION, SPLITS, TASKS, Example, Task, load_task
+
+__all__ = ["READER_VERSION", "SPLITS", "TASKS", "Example", "Task", "load_task"]

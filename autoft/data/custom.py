@@ -1,0 +1,153 @@
+"""Custom data sets: `--dataset custom --data_dir D`.
+
+Each split is ``<split>.tsv`` (``label<TAB>text_a[<TAB>text_b]``; an optional header line
+naming the columns among label, id, text_a, text_b) or ``<split>.jsonl`` / ``<split>.json``
+(JSON lines with ``label``, ``sentence``, optional ``sentence2`` and ``id``). A test split may
+leave labels out (a header without ``label``, or JSON lines without the key). Labels come from
+``labels.txt`` (one per line) if present, else from train in first-seen order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import List, Optional
+
+from autoft.data.tasks import SPLITS, Example, Task, _json_object, iter_lines
+from autoft.errors import AutoftError, where
+
+_COLUMNS = {"label", "id", "text_a", "text_b"}
+_EXTENSIONS = (".tsv", ".jsonl", ".json")
+
+
+class CustomTask(Task):
+    name = "custom"
+    hint = (
+        "Custom data: <split>.tsv lines `label<TAB>text_a[<TAB>text_b]` (header optional) or <split>.jsonl "
+        "lines {\"label\": ..., \"sentence\": ..., \"sentence2\": ..., \"id\": ...}; optional labels.txt."
+    )
+
+    def __init__(self, data_dir: Path, name: str = "custom"):
+        super().__init__(data_dir)
+        self.name = name
+        self._labels: Optional[List[str]] = None
+        if not self.data_dir.is_dir():
+            raise AutoftError(f"{self.data_dir}: {name} data directory not found. " + self.missing_message(SPLITS))
+        if not any((self.data_dir / self.file_name(s)).is_file() for s in SPLITS):
+            raise AutoftError(self.missing_message(SPLITS))
+
+    def file_name(self, split: str) -> str:
+        for ext in _EXTENSIONS:
+            if (self.data_dir / f"{split}{ext}").is_file():
+                return f"{split}{ext}"
+        return f"{split}.tsv"
+
+    def expected_files(self) -> List[str]:
+        return [self.file_name(s) for s in SPLITS]
+
+    def missing_message(self, splits) -> str:
+        return super().missing_message(splits).replace(". Put them there", " (or .jsonl). Put them there")
+
+    # -- labels -------------------------------------------------------------------------
+    @property
+    def labels(self) -> List[str]:  # type: ignore[override]
+        """labels.txt order if present, else the order labels first appear in train."""
+        if self._labels is None:
+            labels_file = self.data_dir / "labels.txt"
+            if labels_file.is_file():
+                labels: List[str] = []
+                for number, line in iter_lines(labels_file, Counter()):
+                    label = line.strip()
+                    if label in labels:
+                        raise AutoftError(f"{where(labels_file, number)}: expected each label once, found {label!r} again")
+                    labels.append(label)
+                if not labels:
+                    raise AutoftError(f"{labels_file}: expected one label per line, found none")
+                self._labels = labels
+            else:
+                self._labels = []  # filled by reading train below
+                train = self._read(self.source_file("train"), "train", Counter(), collect=True)
+                self._labels = list(dict.fromkeys(e.label for e in train))
+        return self._labels
+
+    @property
+    def _label_set(self) -> set:
+        return set(self.labels)
+
+    # -- reading ------------------------------------------------------------------------
+    def _read(self, path: Path, split: str, quirks: Counter, collect: bool = False) -> List[Example]:
+        if path.suffix in (".jsonl", ".json"):
+            return self._read_jsonl(path, split, quirks, collect)
+        return self._read_tsv(path, split, quirks, collect)
+
+    def _label(self, value, path: Path, number: int, collect: bool) -> Optional[str]:
+        if value is None:
+            return None
+        label = str(value).strip()
+        if collect:
+            if not label:
+                raise AutoftError(f"{where(path, number)}: expected a label, found an empty field")
+            return label
+        return self.check_label(label, path, number)
+
+    def _required_text(self, value, path: Path, number: int, what: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            found = "an empty text" if isinstance(value, str) else repr(value)
+            raise AutoftError(f"{where(path, number)}: expected a non-empty {what}, found {found}")
+        return value.strip()
+
+    def _read_tsv(self, path: Path, split: str, quirks: Counter, collect: bool) -> List[Example]:
+        out: List[Example] = []
+        columns: Optional[List[str]] = None
+        for number, line in iter_lines(path, quirks):
+            fields = line.split("\t")
+            if columns is None:
+                names = [f.strip().lower() for f in fields]
+                if set(names) <= _COLUMNS and "text_a" in names and len(set(names)) == len(names):
+                    columns = names
+                    if split != "test" and "label" not in columns:
+                        raise AutoftError(f"{where(path, number)}: expected a label column in the {split} header, found {line!r}")
+                    continue
+                if len(fields) not in (2, 3):
+                    raise AutoftError(
+                        f"{where(path, number)}: expected 2 or 3 TAB-separated fields (label TAB text_a [TAB text_b]), "
+                        f"found {len(fields)}: {line[:80]!r}"
+                    )
+                columns = ["label", "text_a", "text_b"][: len(fields)]
+            if len(fields) != len(columns):
+                raise AutoftError(
+                    f"{where(path, number)}: expected {len(columns)} TAB-separated fields ({' TAB '.join(columns)}), "
+                    f"found {len(fields)}: {line[:80]!r}"
+                )
+            if '"' in line:
+                quirks['lines with " characters (kept as text)'] += 1
+            row = dict(zip(columns, fields))
+            label = self._label(row.get("label"), path, number, collect)
+            text_a = self._required_text(row["text_a"], path, number, "text_a")
+            text_b = self._required_text(row["text_b"], path, number, "text_b") if "text_b" in row else None
+            guid = row["id"].strip() if "id" in row else str(len(out))
+            out.append(Example(guid, text_a, text_b, label))
+        return out
+
+    def _read_jsonl(self, path: Path, split: str, quirks: Counter, collect: bool) -> List[Example]:
+        out: List[Example] = []
+        has_b: Optional[bool] = None
+        for number, line in iter_lines(path, quirks):
+            obj = _json_object(line, path, number)
+            text_a = self._required_text(obj.get("sentence"), path, number, '"sentence" string')
+            text_b = None
+            if "sentence2" in obj:
+                text_b = self._required_text(obj.get("sentence2"), path, number, '"sentence2" string')
+            if has_b is None:
+                has_b = text_b is not None
+            elif has_b != (text_b is not None):
+                raise AutoftError(
+                    f"{where(path, number)}: expected {'a' if has_b else 'no'} \"sentence2\" like the first line, "
+                    f"found {'none' if has_b else 'one'}"
+                )
+            if "label" not in obj and split != "test":
+                raise AutoftError(f"{where(path, number)}: expected a \"label\" key in the {split} split, found keys {sorted(obj)}")
+            label = self._label(obj.get("label"), path, number, collect)
+            guid = obj.get("id", len(out))
+            out.append(Example(str(guid), text_a, text_b, label))
+        return out
