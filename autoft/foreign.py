@@ -199,7 +199,7 @@ def apply_rules(tensors: Dict[str, np.ndarray], table: Table, source: str):
     if unknown:
         raise AutoftError(
             f"{source}: {len(unknown)} tensor name(s) are not BERT weights this reader knows: "
-            f"{_listing(unknown)}; expected the names of reference/weights.md "
+            f"{short_list(unknown)}; expected the names of reference/weights.md "
             "(is this a different architecture, or a different format?)")
     slots = ("query", "key", "value")
     for target, got in parts.items():
@@ -221,7 +221,8 @@ def _match(compiled, key: str):
     return None, None
 
 
-def _listing(names: Sequence[str], limit: int = 12) -> str:
+def short_list(names: Sequence[str], limit: int = 12) -> str:
+    """Comma-separated names, the first ``limit`` of them and a count of the rest."""
     shown = ", ".join(names[:limit])
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
@@ -267,11 +268,11 @@ def check_state(state: Dict[str, np.ndarray], origin: Dict[str, List[str]], cfg:
     problems: List[str] = []
     missing = [k for k in expected if k not in state]
     if missing:
-        problems.append(f"missing tensor(s) {_listing(missing)}")
+        problems.append(f"missing tensor(s) {short_list(missing)}")
     extra = [k for k in state if k not in expected]
     if extra:
         problems.append(
-            f"tensor(s) {_listing([origin[k][0] for k in extra])} are not part of a "
+            f"tensor(s) {short_list([origin[k][0] for k in extra])} are not part of a "
             f"{cfg['num_hidden_layers']}-layer model (num_hidden_layers from {config_source})")
     wrong = [f"{k} (from {', '.join(origin[k])}): expected {list(shape)}, found {list(state[k].shape)}"
              for k, shape in expected.items() if k in state and state[k].shape != shape]
@@ -296,6 +297,7 @@ def check_state(state: Dict[str, np.ndarray], origin: Dict[str, List[str]], cfg:
 _REQUIRED_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 _OPTIONAL_KEYS = ("hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
                   "type_vocab_size", "layer_norm_eps", "initializer_range")
+_ACTIVATIONS = ("gelu", "gelu_new", "relu")  # what autoft.model implements
 _DEFAULTS = {"hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
              "max_position_embeddings": 512, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
              "initializer_range": 0.02}
@@ -332,6 +334,9 @@ def map_config(raw: dict, source: str, overrides: Optional[dict] = None) -> dict
     for k in _REQUIRED_KEYS + ("max_position_embeddings", "type_vocab_size"):
         if not isinstance(cfg[k], int) or cfg[k] < 1:
             raise AutoftError(f"{source}: config key {k} must be a positive integer, found {cfg[k]!r}")
+    if cfg["hidden_act"] not in _ACTIVATIONS:
+        raise AutoftError(f"{source}: hidden_act {cfg['hidden_act']!r} is not supported; expected one of "
+                          f"{', '.join(_ACTIVATIONS)}")
     if cfg["hidden_size"] % cfg["num_attention_heads"]:
         raise AutoftError(f"{source}: hidden_size {cfg['hidden_size']} is not divisible by "
                           f"num_attention_heads {cfg['num_attention_heads']}")
@@ -369,7 +374,8 @@ def read_vocab_info(path: Path) -> Tuple[int, Optional[int]]:
     return len(tokens), (tokens.index("[PAD]") if "[PAD]" in tokens else None)
 
 
-def _do_lower_case(tokenizer_config: Path, default: bool = True) -> bool:
+def read_do_lower_case(tokenizer_config: Path, default: bool = True) -> bool:
+    """do_lower_case of a tokenizer_config.json (flat or PaddleNLP init_args); ``default`` if absent."""
     if not tokenizer_config.is_file():
         return default
     raw = _read_json(tokenizer_config)
@@ -625,7 +631,7 @@ def _read_hf(path: Path):
     name = next(n for n in _HF_WEIGHTS if (path / n).is_file())
     weights = path / name
     return (cfg, str(config_path), weights, lambda: loaders[name](weights), path / "vocab.txt",
-            _do_lower_case(path / "tokenizer_config.json"))
+            read_do_lower_case(path / "tokenizer_config.json"))
 
 
 def _read_paddlenlp(path: Path):
@@ -642,7 +648,7 @@ def _read_paddlenlp(path: Path):
     if not weights.is_file():
         weights, reader = path / "model.safetensors", read_safetensors
     return (cfg, str(config_path), weights, lambda: reader(weights), path / "vocab.txt",
-            _do_lower_case(path / "tokenizer_config.json"))
+            read_do_lower_case(path / "tokenizer_config.json"))
 
 
 def _read_paddlehub1(path: Path):
