@@ -31,8 +31,6 @@ class CustomTask(Task):
         super().__init__(data_dir)
         self.name = name
         self._labels: Optional[List[str]] = None
-        if not self.data_dir.is_dir():
-            raise AutoftError(f"{self.data_dir}: {name} data directory not found. " + self.missing_message(SPLITS))
         if not any((self.data_dir / self.file_name(s)).is_file() for s in SPLITS):
             raise AutoftError(self.missing_message(SPLITS))
 
@@ -46,7 +44,7 @@ class CustomTask(Task):
         return [self.file_name(s) for s in SPLITS]
 
     def missing_message(self, splits) -> str:
-        return super().missing_message(splits).replace(". Put them there", " (or .jsonl). Put them there")
+        return super().missing_message(splits).replace(" (", " (or .jsonl instead of .tsv; ", 1)
 
     # -- labels -------------------------------------------------------------------------
     @property

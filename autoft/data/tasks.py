@@ -131,12 +131,16 @@ class Task:
         return path
 
     def missing_message(self, splits: Sequence[str]) -> str:
+        """One message: which files are missing, all expected names, where to get them."""
         missing = [self.file_name(s) for s in splits]
-        have = [f for f in self.expected_files() if (self.data_dir / f).is_file()]
+        if not self.data_dir.is_dir():
+            found = "the directory does not exist"
+        else:
+            have = [f for f in self.expected_files() if (self.data_dir / f).is_file()]
+            found = f"found {', '.join(have)}" if have else "none found"
         return (
-            f"{self.data_dir}: {self.name} data missing {', '.join(missing)}. Expected files: "
-            f"{', '.join(self.expected_files())}" + (f" (found {', '.join(have)})" if have else " (none found)")
-            + f". Put them there, or pass --data_dir DIR. {self.hint}"
+            f"{self.data_dir}: {self.name} data missing {', '.join(missing)}; expected files "
+            f"{', '.join(self.expected_files())} ({found}). Put them there, or pass --data_dir DIR. {self.hint}"
         )
 
     # -- reading ------------------------------------------------------------------------
@@ -429,9 +433,6 @@ def load_task(name: str, data_dir=None) -> Task:
         from autoft.data.custom import CustomTask
 
         return CustomTask(directory)
-    if not directory.is_dir():
-        task = _READERS[key](directory)
-        raise AutoftError(f"{directory}: {key} data directory not found. " + task.missing_message(SPLITS))
     task = _READERS[key](directory)
     if not any((task.data_dir / f).is_file() for f in task.expected_files()):
         raise AutoftError(task.missing_message(SPLITS))
