@@ -140,7 +140,9 @@ def run_optuna(name: str, problem: Problem, popsize: int, rounds: int, seed: int
         if name == "optuna-cmaes":
             # sigma0 left at Optuna's default (1/6 of each range; HAZero's 0.2 is 1/10): what a
             # user would pick, and Optuna deprecates the argument.
-            sampler = optuna.samplers.CmaEsSampler(x0=init, popsize=popsize, n_startup_trials=0, seed=seed)
+            sampler = optuna.samplers.CmaEsSampler(
+                x0=init, popsize=popsize, n_startup_trials=0, seed=seed, warn_independent_sampling=False
+            )
         else:
             sampler = optuna.samplers.TPESampler(seed=seed)
         study = optuna.create_study(sampler=sampler, direction="minimize")
