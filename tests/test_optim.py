@@ -60,16 +60,17 @@ def test_level_multipliers_small_hand_computed_case():
 
 
 def test_level_multipliers_seed_blocks16_on_24_layer_levels():
-    # A 24-layer BERT: 6 levels per layer + embeddings, embedding LayerNorm, pooler,
-    # classifier = 148 levels; blocks 16 -> L = ceil(148/16) = 10.
-    n, f = 6 * 24 + 4, 1.11736168682
+    # A 24-layer BERT classifier: 6 levels per layer + embeddings, embedding LayerNorm,
+    # pooler, classifier weight, classifier bias = 149 levels; blocks 16 -> L = ceil(149/16) = 10.
+    n, f = 6 * 24 + 5, 1.11736168682
     m = optim.level_multipliers(n, 16, f)
-    assert len(m) == 148
+    assert len(m) == 149
     assert m[0] == 1.0 and m[1] == 1.0 and m[10] == 1.0
     assert m[11] == pytest.approx(f ** -1)
     assert m[20] == pytest.approx(f ** -1)
     assert m[21] == pytest.approx(f ** -2)
-    assert m[147] == pytest.approx(f ** -14)  # (147-1)//10 = 14
+    assert m[141] == pytest.approx(f ** -14)  # (141-1)//10 = 14
+    assert m[148] == pytest.approx(f ** -14)  # the embeddings: (148-1)//10 = 14
     assert len(set(optim.level_block_index(n, 16))) == 15  # blocks 0..14
 
 
