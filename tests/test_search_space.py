@@ -220,3 +220,13 @@ def test_encode_decode_points_and_init_point():
         space.encode({"learning_rate": 0.001})
     with pytest.raises(ValueError, match="3 coordinates"):
         space.decode([0.0, 0.0, 0.0])
+
+
+def test_to_config_round_trips_through_yaml():
+    import yaml
+
+    space = SearchSpace.from_yaml(GOOD + "  scale : log\n")
+    assert space.params[1].scale == "log"
+    again = SearchSpace.from_yaml(yaml.safe_dump(space.to_config()))
+    assert again == space
+    assert "scale" not in space.to_config()["param_list"][0]

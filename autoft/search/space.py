@@ -204,6 +204,22 @@ class SearchSpace:
         """The encoded init values: the strategies' starting point x0."""
         return self.encode({p.name: p.init_value for p in self.params})
 
+    def to_config(self) -> Dict[str, Any]:
+        """The space as an hparam.yaml-shaped dict (``from_config(to_config())`` gives it back)."""
+        entries = []
+        for p in self.params:
+            entry: Dict[str, Any] = {
+                "name": p.name,
+                "init_value": p.init_value,
+                "type": p.type,
+                "greater_than": p.low,
+                "lower_than": p.high,
+            }
+            if p.scale != "linear":
+                entry["scale"] = p.scale
+            entries.append(entry)
+        return {"param_list": entries}
+
     def init_values(self) -> Dict[str, Number]:
         """{name: init_value} with each value of its declared type."""
         return {p.name: (int(p.init_value) if p.type == "int" else float(p.init_value)) for p in self.params}
