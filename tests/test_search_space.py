@@ -151,6 +151,18 @@ def test_entry_errors_name_line_entry_and_problem(tmp_path, old, new, expected):
     assert msg == expected
 
 
+def test_duplicate_key_in_an_entry_is_refused(tmp_path):
+    msg = load_error(tmp_path, ENTRY + "  type : int\n")
+    assert msg == ":7: param_list entry 1 (a): key 'type' is given twice"
+
+
+def test_exponent_without_decimal_point_is_a_number(tmp_path):
+    # PyYAML reads 5e-6 as the string '5e-6'; hparam.yaml authors mean a number.
+    path = write(tmp_path, ENTRY.replace("0.0\n", "5e-6\n").replace("0.5\n", "1e-3\n"))
+    (p,) = SearchSpace.load(path).params
+    assert (p.low, p.init_value) == (5e-6, 1e-3)
+
+
 def test_entry_that_is_not_a_mapping(tmp_path):
     msg = load_error(tmp_path, GOOD + "- learning_rate\n")
     assert msg == (

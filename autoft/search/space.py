@@ -233,8 +233,19 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _as_number(value: Any) -> Optional[float]:
+    """A finite number, or None. Strings like '5e-6' count: YAML 1.1 (PyYAML) reads an exponent
+    without a decimal point as a string, and hparam.yaml files are full of such learning rates."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return value
+    return None
 
 
 def _parse_entry(entry: Any, i: int, source: str, lines: dict) -> Param:
@@ -251,6 +262,9 @@ def _parse_entry(entry: Any, i: int, source: str, lines: dict) -> Param:
         line = lines.get(("key", i, key), entry_line) if key else entry_line
         return AutoftError(f"{where(source, line)}: {label}: {msg}")
 
+    if ("dup", i) in lines:
+        key, line = lines[("dup", i)]
+        raise AutoftError(f"{where(source, line)}: {label}: key {key!r} is given twice")
     for key in entry:
         if key not in REQUIRED_KEYS and key not in OPTIONAL_KEYS:
             raise fail(
@@ -274,10 +288,12 @@ def _parse_entry(entry: Any, i: int, source: str, lines: dict) -> Param:
         raise fail(f"'scale' must be linear or log, found {scale!r}", "scale")
     scale = scale.strip().lower()
 
+    numbers = {}
     for key in ("init_value", "greater_than", "lower_than"):
-        if not _is_number(entry[key]):
+        numbers[key] = _as_number(entry[key])
+        if numbers[key] is None:
             raise fail(f"{key!r} must be a finite number, found {entry[key]!r}", key)
-    low, high, init = entry["greater_than"], entry["lower_than"], entry["init_value"]
+    low, high, init = numbers["greater_than"], numbers["lower_than"], numbers["init_value"]
     if not low < high:
         raise fail(f"greater_than ({low}) must be smaller than lower_than ({high})", "greater_than")
     if not low <= init <= high:
@@ -315,5 +331,9 @@ def _entry_lines(node: Any) -> dict:
             lines[("entry", i)] = item.start_mark.line + 1
             if isinstance(item, yaml.MappingNode):
                 for k, _v in item.value:
-                    lines[("key", i, getattr(k, "value", None))] = k.start_mark.line + 1
+                    key_name = getattr(k, "value", None)
+                    if ("key", i, key_name) in lines and ("dup", i) not in lines:
+                        # PyYAML keeps the last of duplicate keys silently; we refuse them.
+                        lines[("dup", i)] = (key_name, k.start_mark.line + 1)
+                    lines[("key", i, key_name)] = k.start_mark.line + 1
     return lines
