@@ -82,7 +82,8 @@ class Param:
             # PaddleHub's int() truncation; rounding to 9 decimals first only removes float noise,
             # so that decode(encode(16)) is 16 and not 15.
             return int(round(value, 9))
-        return float(value)
+        # 12 significant digits: trial command lines show 5e-05, not 5.00000000000001e-05.
+        return min(float(self.high), max(float(self.low), float(f"{value:.12g}")))
 
 
 class SearchSpace:
