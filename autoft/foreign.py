@@ -724,11 +724,18 @@ def read_foreign_raw(path, fmt: Optional[str] = None):
     path = Path(path)
     if fmt is None:
         fmt = detect_format(path)
+    if fmt == "autoft":
+        raise AutoftError(f"{path}: this is autoft's own format, not a foreign one; load it with "
+                          "autoft.checkpoint.load_pretrained")
     if fmt not in _READERS:
         if not path.exists():
             raise AutoftError(f"{path}: model directory not found")
+        what = f"format {fmt!r} is not a foreign format" if fmt else "no known weight files found"
+        inside = sorted(p.name for p in path.iterdir() if p.is_dir() and detect_format(p)) if path.is_dir() else []
+        if inside:
+            what += f"; model directories inside it: {short_list(inside)}"
         raise AutoftError(
-            f"{path}: not a model directory this reader knows (format {fmt!r}); expected a Hugging Face "
+            f"{path}: not a model directory this reader knows ({what}); expected a Hugging Face "
             "directory (config.json + model.safetensors or pytorch_model.bin), a PaddleNLP directory "
             "(model_config.json + model_state.pdparams) or a PaddleHub 1.x module (assets/params/)")
     cfg, config_source, weights, load, vocab, lower = _READERS[fmt](path)

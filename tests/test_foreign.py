@@ -391,7 +391,8 @@ def test_missing_files_are_named_with_expected_path(dirs, tmp_path):
     (h / "assets" / "vocab.txt").unlink()
     with pytest.raises(AutoftError, match=rf"{h / 'assets' / 'vocab.txt'}: vocab.txt not found"):
         read_foreign_raw(h)
-    with pytest.raises(AutoftError, match=rf"{tmp_path}: not a model directory this reader knows"):
+    with pytest.raises(AutoftError, match=rf"{tmp_path}: not a model directory this reader knows \(no known weight "
+                                          r"files found; model directories inside it: m, n\)"):
         read_foreign_raw(tmp_path)
 
 
@@ -416,3 +417,43 @@ def test_pytorch_bin_without_torch_says_how_to_fix(dirs, monkeypatch):
     with pytest.raises(AutoftError, match=r"pytorch_model.bin: reading pytorch_model.bin needs PyTorch, which is not "
                                           r"installed; install it \(`pip install torch`\) or use the model.safetensors"):
         read_foreign_raw(dirs["bin"])
+
+
+# ---------------------------------------------------------------- tests: outputs through load_pretrained
+
+
+def autoft_outputs(model):
+    import paddle
+
+    model.eval()
+    with paddle.no_grad():
+        seq, pooled = model(paddle.to_tensor(IDS), paddle.to_tensor(TYPES), paddle.to_tensor(MASK))
+    return seq.numpy(), pooled.numpy()
+
+
+def assert_same_outputs(got, want):
+    (seq, pooled), (ref_seq, ref_pooled) = got, want
+    assert seq.dtype == np.float32 and seq.shape == ref_seq.shape
+    # every position, padding included, and the pooled output
+    assert np.abs(seq - ref_seq).max() <= 1e-5
+    assert np.abs(pooled - ref_pooled).max() <= 1e-5
+
+
+@pytest.mark.parametrize("kind", ["safetensors", "bin", "paddlenlp"])
+def test_load_pretrained_gives_transformers_outputs(ref, dirs, kind):
+    from autoft.checkpoint import load_pretrained
+
+    model = load_pretrained(dirs[kind])
+    assert model.config.pad_token_id == 0
+    assert_same_outputs(autoft_outputs(model), hf_outputs(ref))
+
+
+def test_load_pretrained_paddlehub1_gives_transformers_outputs(ref, tmp_path):
+    from autoft.checkpoint import load_pretrained
+
+    # Same weights; PaddleHub's static LayerNorm used eps 1e-5, so the reference does too.
+    ref5 = hf_model(layer_norm_eps=1e-5)
+    module = write_paddlehub1(ref5, tmp_path)
+    model = load_pretrained(module)
+    assert model.config.layer_norm_eps == 1e-5
+    assert_same_outputs(autoft_outputs(model), hf_outputs(ref5))
