@@ -1,0 +1,164 @@
+"""``hub autofinetune`` / ``autofinetune`` / ``autoft autofinetune``: PaddleHub 1.4's command line.
+
+    hub autofinetune train.py --param_file=hparam.yaml --gpu=0,1 --popsize=5 --round=10 \\
+        --output_dir=./output --evaluator=fulltrail --tuning_strategy=hazero dataset TNEWS
+
+Flags and defaults are PaddleHub's (../shared/reference/autofinetune.md §1); trailing
+``key value`` pairs reach every trial as ``--key=value``. Additions: --resume, --cpu_slots,
+--trials_per_gpu, --seed, --trial_timeout, --python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from autoft.errors import AutoftError, run_cli
+
+STRATEGY_CHOICES = ("hazero", "pshe2", "random")
+
+HUB_CLASH = (
+    "this `hub` command comes from autoft and only provides `hub autofinetune` (PaddleHub 1.4's "
+    "AutoDL Finetuner); found `hub {found}`. PaddleHub 2.x also installs a `hub` command (install, run, "
+    "serving, ...): whichever package was installed last owns the name. For PaddleHub's commands reinstall "
+    "paddlehub; for this tuner you can always use `autofinetune ...` or `autoft autofinetune ...`."
+)
+
+
+def build_parser(prog: str = "hub autofinetune") -> argparse.ArgumentParser:
+    """The argument parser (the script is taken off argv before parsing, as PaddleHub did)."""
+    p = argparse.ArgumentParser(
+        prog=f"{prog} <script.py>",
+        description="Search hyper-parameters of a training script that reports its score with "
+        "autoft.report_final_result (PaddleHub 1.4's AutoDL Finetuner).",
+        epilog="Trailing `key value` pairs are passed to every trial as --key=value, e.g. `dataset TNEWS`. "
+        "They must come after all flags.",
+    )
+    g = p.add_argument_group("PaddleHub 1.4 flags")
+    g.add_argument("--param_file", required=True, help="hparam.yaml: the search space")
+    g.add_argument("--gpu", default=None, help='comma-separated GPU ids, one trial per GPU at a time (default "0")')
+    g.add_argument("--popsize", type=int, default=5, help="trials per round (default 5)")
+    g.add_argument("--round", type=int, default=10, help="maximum number of rounds (default 10)")
+    g.add_argument("--output_dir", default=None, help="output root (default output_<YYYYmmddHHMMSS>)")
+    g.add_argument("--evaluator", default="populationbased",
+                   help="fulltrail | populationbased (alias modelbased); default populationbased")
+    g.add_argument("--tuning_strategy", default="pshe2", help="hazero | pshe2 (| random); default pshe2")
+    a = p.add_argument_group("autoft additions")
+    a.add_argument("--resume", action="store_true", help="continue the search journaled in --output_dir")
+    a.add_argument("--cpu_slots", type=int, default=None, metavar="N",
+                   help="run trials on CPU, N at a time (instead of --gpu)")
+    a.add_argument("--trials_per_gpu", type=int, default=1, metavar="K", help="trials sharing one GPU (default 1)")
+    a.add_argument("--seed", type=int, default=None, help="strategy seed (default: drawn and journaled)")
+    a.add_argument("--trial_timeout", type=float, default=None, metavar="SECONDS",
+                   help="kill a trial after this many seconds (it counts as FAILED); default none")
+    a.add_argument("--python", default=sys.executable, help="interpreter for the trials (default: this one)")
+    p.add_argument("opts", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return p
+
+
+def _forwarded(opts: Sequence[str], parser: argparse.ArgumentParser) -> List[str]:
+    """``["dataset", "TNEWS"]`` -> ``["--dataset=TNEWS"]``; AutoftError for an odd count or a stray flag."""
+    known = {s for act in parser._actions for s in act.option_strings}
+    for i in range(0, len(opts), 2):
+        key = opts[i].split("=", 1)[0]
+        if key in known:
+            raise AutoftError(
+                f"flag {key} comes after the trailing `key value` options {list(opts[:i])}; put all flags "
+                f"before them"
+            )
+    if len(opts) % 2:
+        raise AutoftError(
+            f"trailing options must be `key value` pairs (each becomes --key=value), found an odd number "
+            f"of tokens: {list(opts)}"
+        )
+    return [f"--{k.lstrip('-')}={v}" for k, v in zip(opts[0::2], opts[1::2])]
+
+
+def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int:
+    """Parse ``<script> [flags] [key value ...]`` and run the search. Raises AutoftError on bad input."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(prog)
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
+    script, rest = argv[0], argv[1:]
+    if script.startswith("-"):
+        raise AutoftError(f"the training script comes first: `{prog} <script.py> --param_file=...`, found {script!r}")
+    args = parser.parse_args(rest)
+    options = _forwarded(args.opts or [], parser)
+
+    if not Path(script).is_file():
+        raise AutoftError(f"{script}: training script not found")
+    if not Path(args.param_file).is_file():
+        raise AutoftError(f"{args.param_file}: --param_file not found (expected a PaddleHub hparam.yaml)")
+    if shutil.which(args.python) is None and not os.access(args.python, os.X_OK):
+        raise AutoftError(f"--python {args.python}: no such interpreter")
+    if args.popsize < 1:
+        raise AutoftError(f"--popsize must be at least 1, found {args.popsize}")
+    if args.round < 1:
+        raise AutoftError(f"--round must be at least 1, found {args.round}")
+    if args.trial_timeout is not None and args.trial_timeout <= 0:
+        raise AutoftError(f"--trial_timeout must be positive seconds, found {args.trial_timeout}")
+    evaluator = args.evaluator.strip().lower()
+    from autoft.tuner.search_loop import EVALUATORS, SearchConfig, run_search
+
+    if evaluator not in EVALUATORS:
+        raise AutoftError(f"--evaluator: expected fulltrail or populationbased (alias modelbased), found {args.evaluator!r}")
+    strategy = args.tuning_strategy.strip().lower()
+    if strategy not in STRATEGY_CHOICES:
+        raise AutoftError(f"--tuning_strategy: expected hazero or pshe2 (or random), found {args.tuning_strategy!r}")
+    if args.resume and args.output_dir is None:
+        raise AutoftError("--resume needs --output_dir: the directory of the search to continue")
+    output_dir = args.output_dir or time.strftime("output_%Y%m%d%H%M%S")
+
+    from autoft.tuner.devices import plan_slots
+
+    slots = plan_slots(args.gpu, args.cpu_slots, args.trials_per_gpu)
+    cfg = SearchConfig(
+        script=script, param_file=args.param_file, popsize=args.popsize, rounds=args.round,
+        output_dir=Path(output_dir), evaluator=EVALUATORS[evaluator], tuning_strategy=strategy,
+        options=options, slots=slots, seed=args.seed, resume=args.resume, trial_timeout=args.trial_timeout,
+        python=args.python,
+        command=[prog, *argv] if args.output_dir else [prog, *argv, "--output_dir", output_dir],
+    )
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        return run_search(cfg)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+    # SIGTERM (e.g. from a job scheduler) takes the same clean path as Ctrl-C.
+    raise KeyboardInterrupt
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """The ``autofinetune`` console script."""
+    sys.exit(run_cli(lambda a: cli(a, prog="autofinetune"), argv))
+
+
+def _hub(argv: Sequence[str]) -> int:
+    argv = list(argv)
+    if argv and argv[0] == "autofinetune":
+        return cli(argv[1:], prog="hub autofinetune")
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print("usage: hub autofinetune <script.py> --param_file=hparam.yaml [flags] [key value ...]\n"
+              "(autoft's `hub` provides only `autofinetune`; `hub autofinetune -h` lists the flags)")
+        return 0
+    raise AutoftError(HUB_CLASH.format(found=" ".join(argv[:2])))
+
+
+def hub_main(argv: Optional[Sequence[str]] = None) -> None:
+    """The ``hub`` console script: only ``hub autofinetune``."""
+    sys.exit(run_cli(_hub, argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""Everything the search leaves in ``output_dir`` besides the trials' own files, and the console summary.
+
+PaddleHub's files (``log_file.txt``, ``best_model/``, ``visualization/``) plus ``trials.csv``,
+``best_hparams.yaml`` and ``search.png``. All are rebuilt from the journal's trial records, so
+a resumed search produces the same files as an uninterrupted one. Files are replaced atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+import yaml
+
+from autoft.tuner.runner import OK
+
+Record = Dict[str, Any]
+
+
+def best_record(records: Sequence[Record]) -> Optional[Record]:
+    """The OK trial with the highest score (earliest trial on ties), or None if none succeeded."""
+    ok = [r for r in records if r["status"] == OK]
+    if not ok:
+        return None
+    return min(ok, key=lambda r: (-r["score"], r["trial"]))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def fmt_value(v: Any) -> str:
+    """How an hparam value is shown: PaddleHub's str() for the trial command, compact floats here."""
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def write_trials_csv(path: Path, names: Sequence[str], records: Sequence[Record]) -> None:
+    """trials.csv: round, trial, every hparam, score, status, seconds, reason, log, model_dir."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["round", "trial", *names, "score", "status", "seconds", "reason", "model_path", "log", "model_dir"])
+    for r in sorted(records, key=lambda r: r["trial"]):
+        w.writerow([r["round"], r["idx"], *[r["hparams"][n] for n in names],
+                    "" if r["score"] is None else repr(r["score"]), r["status"], f"{r['seconds']:.2f}",
+                    r["reason"], r.get("model_path") or "", r["log"], r["model_dir"]])
+    _atomic_write(Path(path), buf.getvalue())
+
+
+def write_log_file(path: Path, names: Sequence[str], records: Sequence[Record], best: Optional[Record]) -> None:
+    """PaddleHub's log_file.txt: the best hyper-parameters and score, then one row per trial."""
+    lines = ["The final best hyperparameters:"]
+    if best is None:
+        lines += ["(none: no trial succeeded)", "The final best eval score is None."]
+    else:
+        lines += [f"{n}\t:\t{best['hparams'][n]}" for n in names]
+        lines.append(f"The final best eval score is {best['score']}.")
+        lines.append("The final best model parameters are saved as ./best_model .")
+    lines.append("\t".join([*names, "saved_params_dir"]))
+    for r in sorted(records, key=lambda r: r["trial"]):
+        lines.append("\t".join([*[str(r["hparams"][n]) for n in names], r["model_dir"]]))
+    _atomic_write(Path(path), "\n".join(lines) + "\n")
+
+
+def write_best_hparams(path: Path, best: Optional[Record]) -> None:
+    """best_hparams.yaml: the winning values plus where they came from."""
+    if best is None:
+        data: Dict[str, Any] = {"best": None, "note": "no trial succeeded; see trials.csv"}
+    else:
+        data = {"hparams": {k: v for k, v in best["hparams"].items()}, "score": best["score"],
+                "round": best["round"], "trial": best["idx"], "model_dir": best["model_dir"]}
+    _atomic_write(Path(path), yaml.safe_dump(data, sort_keys=False))
+
+
+def copy_best_model(best: Optional[Record], output_dir: Path) -> str:
+    """Copy the winning trial's model dir to ``output_dir/best_model``; returns a one-line note."""
+    dst = Path(output_dir) / "best_model"
+    if best is None:
+        return "No best model: no trial succeeded."
+    src = Path(best["model_dir"])
+    if not src.is_dir() or not any(src.iterdir()):
+        return (f"No best model: the best trial (round {best['round']}, trial {best['idx']}) saved nothing "
+                f"to {src}.")
+    tmp = dst.with_name(f"best_model.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(src, tmp)
+    if dst.exists():
+        shutil.rmtree(dst)
+    os.replace(tmp, dst)
+    return f"The final best model parameters are saved as {dst} ."
+
+
+def write_visualdl(vis_dir: Path, names: Sequence[str], records: Sequence[Record], popsize: int) -> Optional[str]:
+    """VisualDL scalars with PaddleHub's tags (step = round, from 1); returns a note if VisualDL is missing."""
+    try:
+        from visualdl import LogWriter
+    except ImportError:
+        return "visualization/ skipped: the visualdl package is not installed (pip install visualdl)."
+    vis_dir = Path(vis_dir)
+    if vis_dir.exists():  # rebuilt from the journal every time: no duplicate points after --resume
+        shutil.rmtree(vis_dir)
+    vis_dir.mkdir(parents=True)
+    rounds = sorted({r["round"] for r in records})
+    best: Optional[Record] = None
+    with LogWriter(logdir=str(vis_dir)) as main:
+        pops = [LogWriter(logdir=str(vis_dir / f"pop_{i}")) for i in range(popsize)]
+        try:
+            for k in rounds:
+                this = sorted((r for r in records if r["round"] == k), key=lambda r: r["idx"])
+                cand = best_record(this)
+                if cand is not None and (best is None or cand["score"] > best["score"]):
+                    best = cand
+                step = k + 1
+                if best is not None:
+                    for n in names:
+                        main.add_scalar(tag=f"hyperparameter_tuning/{n}", value=float(best["hparams"][n]), step=step)
+                    main.add_scalar(tag="hyperparameter_tuning/best_eval_value", value=best["score"], step=step)
+                for r in this:
+                    w = pops[r["idx"]]
+                    for n in names:
+                        w.add_scalar(tag=f"population_transformation/{n}", value=float(r["hparams"][n]), step=step)
+                    # PaddleHub plotted 1 - reward, i.e. 0 for a failed trial.
+                    w.add_scalar(tag="population_transformation/eval_value",
+                                 value=r["score"] if r["score"] is not None else 0.0, step=step)
+        finally:
+            for w in pops:
+                w.close()
+    return None
+
+
+def plot_search(path: Path, names: Sequence[str], records: Sequence[Record], space=None, title: str = "") -> None:
+    """search.png: score per trial (coloured by round, best-so-far line, failures marked) and
+    one panel per hyper-parameter (value per trial, coloured by score), the best trial starred."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = sorted(records, key=lambda r: r["trial"])
+    best = best_record(recs)
+    ok = [r for r in recs if r["status"] == OK]
+    bad = [r for r in recs if r["status"] != OK]
+    n_rounds = max((r["round"] for r in recs), default=0) + 1
+    fig, axes = plt.subplots(1 + len(names), 1, figsize=(9, 2.6 + 1.9 * len(names)), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    ax = axes[0]
+    cmap = plt.get_cmap("viridis")
+    if ok:
+        sc = ax.scatter([r["trial"] for r in ok], [r["score"] for r in ok], c=[r["round"] for r in ok],
+                        cmap=cmap, vmin=0, vmax=max(1, n_rounds - 1), s=28, zorder=3)
+        fig.colorbar(sc, ax=ax, pad=0.01).set_label("round")
+        xs, ys, cur = [], [], None
+        for r in recs:
+            if r["status"] == OK and (cur is None or r["score"] > cur):
+                cur = r["score"]
+            if cur is not None:
+                xs.append(r["trial"])
+                ys.append(cur)
+        ax.step(xs, ys, where="post", color="black", lw=1, label="best so far")
+        lo, hi = min(r["score"] for r in ok), max(r["score"] for r in ok)
+    else:
+        lo, hi = 0.0, 1.0
+    pad = 0.05 * (hi - lo or 1.0)
+    floor = lo - 3 * pad
+    ax.set_ylim(floor - pad, hi + 2 * pad)
+    if bad:  # failures drawn on the floor of the axis, not at score 0 (that would flatten the plot)
+        ax.scatter([r["trial"] for r in bad], [floor] * len(bad), marker="x", color="red", s=36, zorder=3,
+                   label=f"failed ({len(bad)})")
+    ax.set_ylabel("score")
+    for a in axes:
+        for k in range(1, n_rounds):
+            a.axvline(min(r["trial"] for r in recs if r["round"] == k) - 0.5, color="0.85", lw=0.8, zorder=0)
+    for i, n in enumerate(names):
+        a = axes[i + 1]
+        if ok:
+            sc = a.scatter([r["trial"] for r in ok], [r["hparams"][n] for r in ok], c=[r["score"] for r in ok],
+                           cmap="plasma", s=22, zorder=3)
+            fig.colorbar(sc, ax=a, pad=0.01).set_label("score")
+        if bad:
+            a.scatter([r["trial"] for r in bad], [r["hparams"][n] for r in bad], marker="x", color="0.6", s=22)
+        log = False
+        if space is not None:
+            p = space.params[i]
+            a.axhline(p.init_value, color="0.7", ls="--", lw=0.8)
+            log = getattr(p, "scale", "linear") == "log"
+        if log:
+            a.set_yscale("log")
+        a.set_ylabel(n)
+    if best is not None:
+        axes[0].scatter([best["trial"]], [best["score"]], marker="*", s=260, color="gold", edgecolor="black",
+                        zorder=4, label=f"best {best['score']:.4g}")
+        for i, n in enumerate(names):
+            axes[i + 1].scatter([best["trial"]], [best["hparams"][n]], marker="*", s=220, color="gold",
+                                edgecolor="black", zorder=4)
+    axes[0].legend(loc="lower right", fontsize=8)
+    axes[-1].set_xlabel("trial (global number; grey lines separate rounds)")
+    if title:
+        axes[0].set_title(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def summary_table(names: Sequence[str], records: Sequence[Record], top: int = 10) -> str:
+    """The final console table: the best ``top`` trials, then the failed ones with their reasons."""
+    ok = sorted((r for r in records if r["status"] == OK), key=lambda r: (-r["score"], r["trial"]))
+    bad = sorted((r for r in records if r["status"] != OK), key=lambda r: r["trial"])
+    head = ["rank", "round", "trial", *names, "score", "seconds"]
+    rows = [[str(i + 1), str(r["round"]), str(r["idx"]), *[fmt_value(r["hparams"][n]) for n in names],
+             f"{r['score']:.6g}", f"{r['seconds']:.1f}"] for i, r in enumerate(ok[:top])]
+    widths = [max(len(h), *(len(row[j]) for row in rows)) if rows else len(h) for j, h in enumerate(head)]
+    out = [f"{len(records)} trials: {len(ok)} OK, {len(bad)} FAILED. Top {min(top, len(ok))} by score:"]
+    out.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
+    out += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    if bad:
+        out.append("Failed trials:")
+        for r in bad[:top]:
+            out.append(f"  round {r['round']} trial {r['idx']}: {r['reason']} (log: {r['log']})")
+        if len(bad) > top:
+            out.append(f"  ... and {len(bad) - top} more (see trials.csv)")
+    return "\n".join(out)

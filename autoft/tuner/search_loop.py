@@ -1,0 +1,245 @@
+"""The search itself: rounds of ask -> run trials on the pool -> journal -> tell, then the outputs.
+
+Round k lives in ``<output_dir>/round<k>/``; trial idx writes ``log-<idx>.info`` and
+``model-<idx>/`` there (PaddleHub 1.4's layout) and its score goes to ``result-<idx>.txt``.
+The evaluator decides the extra flags: fulltrail never adds any; populationbased (alias
+modelbased) gives trial t of round k >= 1 ``--epochs=1 --model_path <donor>``, the donors
+being the best floor(popsize/2) (>= 1) successful, non-empty model dirs of the previous round.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from autoft.errors import AutoftError
+from autoft.tuner import output
+from autoft.tuner.devices import Slot
+from autoft.tuner.journal import JOURNAL_NAME, Journal
+from autoft.tuner.runner import OK, TrialOutcome, TrialPool, TrialSpec, kill_orphans
+
+EVALUATORS = {"fulltrail": "fulltrail", "populationbased": "populationbased", "modelbased": "populationbased"}
+RUNNING_NAME = ".running.json"
+
+
+@dataclass
+class SearchConfig:
+    """A parsed command line (see autoft.tuner.cli)."""
+
+    script: str
+    param_file: str
+    popsize: int
+    rounds: int
+    output_dir: Path
+    evaluator: str  # canonical: fulltrail | populationbased
+    tuning_strategy: str  # hazero | pshe2 | random
+    options: List[str]  # trailing "--key=value" flags, in order
+    slots: List[Slot]
+    seed: Optional[int] = None
+    resume: bool = False
+    trial_timeout: Optional[float] = None
+    python: str = sys.executable
+    command: List[str] = field(default_factory=list)  # for the "resume with" hint
+
+
+def _trial_argv(cfg: SearchConfig, model_dir: Path, hparams: Dict[str, Any], donor: Optional[str]) -> List[str]:
+    """PaddleHub 1.4's trial command (reference §3), values formatted with str()."""
+    argv = [cfg.python, "-u", cfg.script]
+    if donor is not None:
+        argv += ["--epochs=1", "--model_path", donor]
+    argv.append(f"--saved_params_dir={model_dir}")
+    argv += [f"--{name}={value}" for name, value in hparams.items()]
+    argv += cfg.options
+    return argv
+
+
+def _donors(records: Sequence[Dict[str, Any]], popsize: int) -> List[str]:
+    """The best floor(popsize/2) (>= 1) successful trials of one round that saved a model."""
+    ok = [r for r in records if r["status"] == OK and _saved_something(Path(r["model_dir"]))]
+    ok.sort(key=lambda r: (-r["score"], r["idx"]))
+    return [r["model_dir"] for r in ok[: max(1, popsize // 2)]]
+
+
+def _saved_something(path: Path) -> bool:
+    return path.is_dir() and any(path.iterdir())
+
+
+def _clean_leftovers(round_dir: Path, idx: int) -> None:
+    """Remove what an unfinished trial (tuner killed mid-trial) left, before it runs again."""
+    shutil.rmtree(round_dir / f"model-{idx}", ignore_errors=True)
+    for name in (f"log-{idx}.info", f"result-{idx}.txt"):
+        (round_dir / name).unlink(missing_ok=True)
+
+
+def _hparams_line(hparams: Dict[str, Any]) -> str:
+    return " ".join(f"{k}={output.fmt_value(v)}" for k, v in hparams.items())
+
+
+def run_search(cfg: SearchConfig) -> int:
+    """Run (or resume) a search; returns the exit code (0, or 1 when no trial succeeded)."""
+    from autoft.search import SearchSpace, make_strategy
+
+    space = SearchSpace.load(cfg.param_file)
+    out = Path(cfg.output_dir)
+    journal_path = out / JOURNAL_NAME
+    header = {
+        "script": cfg.script,
+        "space": [{"name": p.name, "init_value": p.init_value, "type": p.type, "low": p.low, "high": p.high,
+                   "scale": p.scale} for p in space.params],
+        "popsize": cfg.popsize,
+        "rounds": cfg.rounds,
+        "evaluator": cfg.evaluator,
+        "tuning_strategy": cfg.tuning_strategy,
+        "seed": cfg.seed,
+        "options": cfg.options,
+        "param_file": str(cfg.param_file),
+    }
+    done: Dict[tuple, Dict[str, Any]] = {}
+    if cfg.resume:
+        journal, stored, trials = Journal.resume(journal_path, header)
+        seed = stored["seed"]
+        for rec in trials:
+            done[(rec["round"], rec["idx"])] = rec
+        killed = kill_orphans(out / RUNNING_NAME)
+        print(f"Resuming {journal_path}: {len(done)} finished trial(s) in the journal"
+              + (f"; killed {len(killed)} trial process(es) left by the previous run" if killed else "") + ".")
+    else:
+        if journal_path.exists():
+            raise AutoftError(
+                f"--output_dir {out} already holds a search ({journal_path}); add --resume to continue it "
+                f"or choose another --output_dir"
+            )
+        seed = cfg.seed if cfg.seed is not None else int(np.random.SeedSequence().entropy % (2**32))
+        # The strategy is built before anything is written, so a refused configuration
+        # (e.g. HAZero with one hyper-parameter) leaves no half-made output dir behind.
+        make_strategy(cfg.tuning_strategy, space.init_point(), cfg.popsize, seed)
+        out.mkdir(parents=True, exist_ok=True)
+        journal = Journal.create(journal_path, {**header, "seed": seed})
+    strategy = make_strategy(cfg.tuning_strategy, space.init_point(), cfg.popsize, seed)
+
+    pool = TrialPool(cfg.slots, timeout=cfg.trial_timeout, running_file=out / RUNNING_NAME)
+    records: List[Dict[str, Any]] = []
+    donors: List[str] = []
+    total = cfg.popsize * cfg.rounds
+    print("PaddleHub Autofinetune starts.")
+    print(f"{cfg.tuning_strategy} / {cfg.evaluator}: {cfg.rounds} round(s) x {cfg.popsize} trial(s) on "
+          f"{len(cfg.slots)} slot(s) ({', '.join(s.name for s in cfg.slots)}), seed {seed}, output {out}")
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="trial", dynamic_ncols=True, disable=None, file=sys.stderr)
+    bar.update(min(total, len(done)))
+    stopped_early = ""
+    planned: Dict[int, Dict[str, Any]] = {}  # trial number -> what was asked, until it finishes
+    try:
+        for k in range(cfg.rounds):
+            if strategy.should_stop():
+                stopped_early = f"{cfg.tuning_strategy} converged after {k} round(s) (its stop criterion fired)"
+                break
+            points = strategy.ask()
+            round_dir = out / f"round{k}"
+            specs: List[TrialSpec] = []
+            for idx in range(cfg.popsize):
+                t = k * cfg.popsize + idx
+                hparams = space.decode(points[idx])
+                rec = done.get((k, idx))
+                if rec is not None:
+                    if not np.allclose(rec["point"], points[idx], rtol=0, atol=1e-9):
+                        raise AutoftError(
+                            f"--resume: {journal_path} does not replay: round {k} trial {idx} was at "
+                            f"{rec['point']} but the strategy now asks {points[idx].tolist()} "
+                            f"(another version of numpy/cma, or an edited journal?). Start a new --output_dir."
+                        )
+                    continue
+                donor = donors[t % len(donors)] if (cfg.evaluator == "populationbased" and donors) else None
+                model_dir = (round_dir / f"model-{idx}").resolve()
+                _clean_leftovers(round_dir, idx)
+                specs.append(TrialSpec(
+                    number=t, round=k, idx=idx,
+                    argv=_trial_argv(cfg, model_dir, hparams, donor),
+                    log_path=round_dir / f"log-{idx}.info", model_dir=model_dir,
+                    result_file=round_dir / f"result-{idx}.txt", trial_id=f"{out.resolve()}#{t}",
+                ))
+                planned[t] = {"point": points[idx].tolist(), "hparams": hparams, "model_path": donor}
+
+            def finished(o: TrialOutcome) -> None:
+                s = o.spec
+                rec = {"round": s.round, "idx": s.idx, "trial": s.number, **planned[s.number],
+                       "score": o.score, "status": o.status, "reason": o.reason, "seconds": round(o.seconds, 3),
+                       "log": str(s.log_path), "model_dir": str(s.model_dir), "slot": o.slot}
+                journal.append(rec)
+                done[(s.round, s.idx)] = rec
+                if o.status == OK:
+                    msg = (f"round {s.round} trial {s.idx}: score {o.score:.6g}  {_hparams_line(rec['hparams'])}  "
+                           f"({o.seconds:.1f}s)")
+                else:
+                    msg = (f"round {s.round} trial {s.idx}: FAILED, {o.reason}; see {s.log_path}  "
+                           f"({_hparams_line(rec['hparams'])})")
+                bar.write(msg, file=sys.stdout)
+                bar.update(1)
+
+            if specs:
+                pool.run(specs, finished)
+            this_round = [done[(k, idx)] for idx in range(cfg.popsize)]
+            records += this_round
+            rewards = [1.0 - r["score"] if r["status"] == OK else 1.0 for r in this_round]
+            strategy.tell(points, rewards)
+            local = output.best_record(this_round)
+            if local is None:
+                bar.write(f"Every trial of round {k} failed (see the FAILED lines above).", file=sys.stdout)
+            else:
+                bar.write(f"The local best eval value in the {k}-th round is {local['score']}.  "
+                          f"({_hparams_line(local['hparams'])})", file=sys.stdout)
+            if cfg.evaluator == "populationbased":
+                new = _donors(this_round, cfg.popsize)
+                if new:
+                    donors = new
+                elif k + 1 < cfg.rounds:
+                    bar.write(f"Round {k} left no successful saved model: the next round "
+                              + ("keeps the previous donors." if donors else "trains from scratch."), file=sys.stdout)
+    except KeyboardInterrupt:
+        bar.close()
+        hint = " ".join(cfg.command) if cfg.command else "the same command"
+        if "--resume" not in cfg.command:
+            hint += " --resume"
+        print(f"\nInterrupted: running trials were stopped; {len(done)} finished trial(s) are in {journal_path}.\n"
+              f"Continue with: {hint}", file=sys.stderr)
+        _write_tables(out, space.names, list(done.values()))
+        raise
+    bar.close()
+    print("PaddleHub Autofinetune ends." + (f" ({stopped_early})" if stopped_early else ""))
+    return _finish(cfg, out, space, records)
+
+
+def _write_tables(out: Path, names: Sequence[str], records: List[Dict[str, Any]]) -> None:
+    output.write_trials_csv(out / "trials.csv", names, records)
+
+
+def _finish(cfg: SearchConfig, out: Path, space, records: List[Dict[str, Any]]) -> int:
+    names = space.names
+    best = output.best_record(records)
+    _write_tables(out, names, records)
+    output.write_log_file(out / "log_file.txt", names, records, best)
+    output.write_best_hparams(out / "best_hparams.yaml", best)
+    note = output.write_visualdl(out / "visualization", names, records, cfg.popsize)
+    title = (f"autofinetune {Path(cfg.script).name}: {cfg.tuning_strategy} / {cfg.evaluator}, "
+             f"{len(records)} trials" + (f", best {best['score']:.4g}" if best else ", none succeeded"))
+    output.plot_search(out / "search.png", names, records, space=space, title=title)
+    print(output.summary_table(names, records))
+    if note:
+        print(note)
+    if best is None:
+        print(f"No trial succeeded: every trial FAILED (reasons above; logs in {out}/round*/log-*.info).")
+        return 1
+    print("The final best hyperparameters:")
+    for n in names:
+        print(f"{n}={best['hparams'][n]}")
+    print(f"The final best eval score is {best['score']}.")
+    print(output.copy_best_model(best, out))
+    print(f"Search details: {out / 'trials.csv'}, {out / 'search.png'}, {out / 'log_file.txt'}.")
+    return 0
+
