@@ -76,6 +76,13 @@ def test_half_written_demo_dir_is_rebuilt(demo_home, tmp_path):
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
 
 
+def test_demo_never_overwrites_a_users_directory(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(AutoftError, match=r"expected an empty directory or a demo build .*found other files \(notes.txt\)"):
+        load_task("demo", tmp_path)
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
 # -- submissions ---------------------------------------------------------------------------
 def _tnews_clue(tmp_path):
     (tmp_path / "train.json").write_text('{"label": "102", "sentence": "好"}\n', encoding="utf-8")

