@@ -17,6 +17,10 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from test_foreign import (  # noqa: E402  (after the importorskip guards)
+    IDS,
+    MASK,
+    SHAPE,
+    TYPES,
     assert_same_outputs,
     autoft_outputs,
     hf_model,
@@ -25,6 +29,7 @@ from test_foreign import (  # noqa: E402  (after the importorskip guards)
     write_hf_safetensors,
     write_paddlehub1,
     write_paddlenlp,
+    write_vocab,
 )
 
 AUTOFT = Path(sys.executable).parent / "autoft"  # the venv's console script
@@ -124,3 +129,27 @@ def hf_outputs_single(ref, ids):
     with torch.no_grad():
         out = ref.bert(torch.tensor(ids))
     return out.last_hidden_state.numpy(), out.pooler_output.numpy()
+
+
+def test_convert_hf_sequence_classifier_keeps_head_and_id2label(tmp_path, capsys):
+    import paddle
+    import torch
+    import transformers
+
+    from autoft.checkpoint import load_classifier
+    from autoft.convert import cli
+
+    torch.manual_seed(4)
+    config = transformers.BertConfig(**SHAPE, num_labels=3, id2label={0: "neg", 1: "neu", 2: "pos"},
+                                     label2id={"neg": 0, "neu": 1, "pos": 2})
+    ref = transformers.BertForSequenceClassification(config).eval()
+    ref.save_pretrained(tmp_path / "hf_clf")
+    write_vocab(tmp_path / "hf_clf" / "vocab.txt")
+    assert cli([str(tmp_path / "hf_clf"), str(tmp_path / "out")]) == 0
+    assert "classifier head: 3 labels (neg, neu, pos)" in capsys.readouterr().out
+    model = load_classifier(tmp_path / "out")
+    with torch.no_grad():
+        want = ref(torch.tensor(IDS), token_type_ids=torch.tensor(TYPES), attention_mask=torch.tensor(MASK)).logits
+    with paddle.no_grad():
+        got = model(paddle.to_tensor(IDS), paddle.to_tensor(TYPES), paddle.to_tensor(MASK))
+    assert np.abs(got.numpy() - want.numpy()).max() <= 1e-5
