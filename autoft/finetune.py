@@ -234,21 +234,24 @@ def subset(features, n: int, seed: int = 0):
     return dataclasses.replace(features, **fields)
 
 
-def evaluate(paddle, model, features, batch_size: int) -> float:
-    """Accuracy on labelled features, under no_grad, in length buckets."""
+def evaluate(paddle, model, features, batch_size: int) -> tuple:
+    """(accuracy, mean cross-entropy) on labelled features, under no_grad, in length buckets."""
+    import paddle.nn.functional as F
+
     from autoft.data import features as feats
 
     model.eval()
     correct = total = 0
+    loss_sum = 0.0
     with paddle.no_grad():
         for batch in feats.batches(features, batch_size, shuffle=False, seed=0, bucket=True):
             logits = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
-            pred = logits.argmax(axis=-1).numpy()
-            gold = batch["labels"].numpy().reshape(-1)
-            correct += int((pred == gold).sum())
-            total += len(gold)
+            gold = batch["labels"].reshape([-1])
+            loss_sum += float(F.cross_entropy(logits.astype("float32"), gold, reduction="sum"))
+            correct += int((logits.argmax(axis=-1) == gold).astype("int64").sum())
+            total += int(gold.shape[0])
     model.train()
-    return correct / max(total, 1)
+    return correct / max(total, 1), loss_sum / max(total, 1)
 
 
 class Scalars:
@@ -270,6 +273,12 @@ class Scalars:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def write_json_atomic(path: Path, data) -> None:
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def copy_dir_atomic(src: Path, dst: Path) -> None:
@@ -356,17 +365,21 @@ def train(args: argparse.Namespace) -> dict:
 
     scalars = Scalars(ckpt_dir / "visualdl")
     hparams = {k: v for k, v in vars(args).items()}
-    state = {"score": None, "epoch": 0, "step": 0, "first_loss": None, "history": []}
+    state = {"score": None, "dev_loss": None, "epoch": 0, "step": 0, "first_loss": None, "history": []}
     step = 0
 
     def evaluate_and_keep(epoch: int) -> None:
-        acc = evaluate(paddle, model, dev_set, args.eval_batch_size)
-        state["history"].append({"epoch": epoch, "step": step, "dev_accuracy": acc})
+        acc, dev_loss = evaluate(paddle, model, dev_set, args.eval_batch_size)
+        state["history"].append({"epoch": epoch, "step": step, "dev_accuracy": acc, "dev_loss": dev_loss})
         scalars.add("dev/accuracy", acc, step)
-        better = state["score"] is None or acc > state["score"]
-        log.info("epoch %d step %d: dev accuracy %.4f%s", epoch, step, acc, " (best so far)" if better else "")
+        scalars.add("dev/loss", dev_loss, step)
+        # Best = highest dev accuracy; equal accuracy (common on small dev sets) goes to the
+        # lower dev loss, i.e. the more confident model.
+        better = state["score"] is None or (acc, -dev_loss) > (state["score"], -state["dev_loss"])
+        log.info("epoch %d step %d: dev accuracy %.4f, loss %.4f%s", epoch, step, acc, dev_loss,
+                 " (best so far)" if better else "")
         if better:
-            state.update(score=acc, epoch=epoch, step=step)
+            state.update(score=acc, dev_loss=dev_loss, epoch=epoch, step=step)
             extra = dict(state, hparams=hparams, dataset=args.dataset, elapsed_seconds=time.time() - t_start)
             checkpoint.save_pretrained(model, best_dir, vocab_file, do_lower_case=tokenizer.do_lower_case,
                                        extra=extra)
@@ -431,6 +444,10 @@ def train(args: argparse.Namespace) -> dict:
     state["elapsed_seconds"] = time.time() - t_start
     log.info("best dev accuracy %.4f (epoch %d, step %d), %.1f s; best model in %s", state["score"],
              state["epoch"], state["step"], state["elapsed_seconds"], best_dir)
+    # The whole run (every evaluation) beside best_model/, whose own train_state.json stops
+    # at the evaluation that produced it.
+    write_json_atomic(ckpt_dir / "train_state.json", dict(state, hparams=hparams, dataset=args.dataset,
+                                                          best_dir=str(best_dir)))
     if args.saved_params_dir:
         copy_dir_atomic(best_dir, Path(args.saved_params_dir))
         log.info("best model copied to %s", args.saved_params_dir)

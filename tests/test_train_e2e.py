@@ -1,0 +1,150 @@
+"""End to end: the real train.py and predict.py in subprocesses, on a tiny custom data set and a
+tiny random pretrained model written by the test."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+POS, NEG, SHARED = "好棒赞美爱喜", "差坏烂糟恨怒", "的了是我"
+
+
+def _text(rng, pool):
+    return "".join(rng.choice(pool + SHARED) for _ in range(rng.randint(4, 9)))
+
+
+def _write_split(path: Path, rng, n: int, labels=("pos", "neg")):
+    lines = ["label\ttext_a"]
+    for i in range(n):
+        label = labels[i % len(labels)]
+        pool = POS if label == labels[0] else NEG
+        lines.append(f"{label}\t{_text(rng, pool)}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _run(script, *args, timeout=240):
+    env = dict(os.environ)
+    env.pop("PaddleHub_AutoDL_Trial_ID", None)
+    proc = subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A custom data set, a tiny random 'pretrained' model, and one real training run."""
+    from autoft.checkpoint import save_pretrained
+    from autoft.model import BertConfig, BertModel
+
+    base = tmp_path_factory.mktemp("e2e")
+    rng = random.Random(0)
+    data = base / "data"
+    data.mkdir()
+    _write_split(data / "train.tsv", rng, 96)
+    _write_split(data / "dev.tsv", rng, 32)
+    _write_split(data / "test.tsv", rng, 20)
+    (data / "labels.txt").write_text("pos\nneg\n", encoding="utf-8")
+
+    vocab = base / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POS, *NEG, *SHARED]) + "\n",
+                     encoding="utf-8")
+    import paddle
+
+    paddle.seed(0)
+    config = BertConfig(vocab_size=5 + len(POS + NEG + SHARED), hidden_size=16, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    model_dir = base / "tiny-model"
+    save_pretrained(BertModel(config), model_dir, vocab)
+
+    ckpt, saved = base / "ckpt", base / "saved"
+    common = ["--dataset", "custom", "--data_dir", data, "--batch_size", 8, "--max_seq_len", 16, "--seed", 1]
+    proc = _run("train.py", *common, "--model_dir", model_dir, "--checkpoint_dir", ckpt,
+                "--saved_params_dir", saved, "--epochs", 3, "--learning_rate", 1e-2, "--blocks", 2,
+                "--factor", 1.5, "--eval_interval", 5, "--warmup", 0.1)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dict(base=base, data=data, model_dir=model_dir, ckpt=ckpt, saved=saved, common=common, train=proc)
+
+
+def _state(model_dir: Path) -> dict:
+    return json.loads((model_dir / "train_state.json").read_text(encoding="utf-8"))
+
+
+def test_train_keeps_best_model_copies_it_and_reports(world):
+    best = world["ckpt"] / "best_model"
+    for name in ("config.json", "model.safetensors", "vocab.txt", "labels.json", "train_state.json"):
+        assert (best / name).is_file(), name
+        assert (world["saved"] / name).is_file(), name
+    state = _state(best)
+    assert state == _state(world["saved"])
+    assert json.loads((best / "labels.json").read_text(encoding="utf-8")) == ["pos", "neg"]
+    # The data is separable by character: the tiny model must learn it.
+    assert state["score"] >= 0.8, state
+    assert state["hparams"]["blocks"] == 2 and state["hparams"]["learning_rate"] == 1e-2
+    # Evaluated every 5 steps and at each epoch end (12 steps per epoch: 96/8).
+    run = json.loads((world["ckpt"] / "train_state.json").read_text(encoding="utf-8"))
+    assert [h["step"] for h in run["history"]] == [5, 10, 12, 15, 20, 24, 25, 30, 35, 36]
+    assert state["score"] == run["score"] == max(h["dev_accuracy"] for h in run["history"])
+    assert state["step"] == run["step"] == state["history"][-1]["step"]
+    assert f"final result: {state['score']!r}" in world["train"].stderr
+    assert (world["ckpt"] / "visualdl").is_dir()
+
+
+def test_predict_writes_submission_and_scores(world):
+    out = world["base"] / "pred"
+    proc = _run("predict.py", "--dataset", "custom", "--data_dir", world["data"], "--checkpoint_dir",
+                world["ckpt"], "--output_dir", out, "--score")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("predict=") == 3
+    legacy = out / "custom_predict.txt"
+    lines = legacy.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 20 and set(lines) <= {"pos", "neg"}
+    gold = [ln.split("\t")[0] for ln in (world["data"] / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    acc = sum(p == g for p, g in zip(lines, gold)) / len(gold)
+    assert f"test accuracy: {acc:.4f}" in proc.stdout
+    assert any(p.suffix == ".json" for p in out.iterdir())  # the CLUE-style JSON lines file
+
+    dev = _run("predict.py", "--dataset", "custom", "--data_dir", world["data"], "--checkpoint_dir",
+               world["saved"], "--split", "dev")
+    assert dev.returncode == 0, dev.stderr[-3000:]
+    # Same model, same dev set: the accuracy train.py kept.
+    assert f"dev accuracy: {_state(world['saved'])['score']:.4f}" in dev.stdout
+
+
+def test_warm_start_begins_from_saved_weights(world):
+    ckpt = world["base"] / "warm"
+    proc = _run("train.py", *world["common"], "--model_path", world["saved"], "--checkpoint_dir", ckpt,
+                "--epochs", 1, "--learning_rate", 1e-4, "--blocks", 16, "--factor", 1.1)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scratch = _state(world["saved"])["first_loss"]
+    warm = _state(ckpt / "best_model")["first_loss"]
+    # Same seed, same first batch: only the starting weights differ.
+    assert warm < scratch - 0.1, (warm, scratch)
+
+
+def test_label_mismatch_is_a_clear_error(world):
+    other = world["base"] / "other"
+    other.mkdir()
+    rng = random.Random(1)
+    for split, n in (("train", 12), ("dev", 6), ("test", 6)):
+        _write_split(other / f"{split}.tsv", rng, n, labels=("a", "b", "c"))
+    proc = _run("train.py", "--dataset", "custom", "--data_dir", other, "--model_path", world["saved"],
+                "--epochs", 1)
+    assert proc.returncode == 2
+    assert "labels" in proc.stderr and "['pos', 'neg']" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _run("predict.py", "--dataset", "custom", "--data_dir", other, "--checkpoint_dir", world["ckpt"])
+    assert proc.returncode == 2 and "['a', 'b', 'c']" in proc.stderr
+
+
+def test_missing_model_dir_says_where_to_put_files(world, tmp_path):
+    missing = tmp_path / "no-such-model"
+    proc = _run("train.py", "--dataset", "custom", "--data_dir", world["data"], "--model_dir", missing,
+                "--epochs", 1)
+    assert proc.returncode == 2
+    assert str(missing) in proc.stderr and "Traceback" not in proc.stderr
