@@ -457,3 +457,24 @@ def test_load_pretrained_paddlehub1_gives_transformers_outputs(ref, tmp_path):
     model = load_pretrained(module)
     assert model.config.layer_norm_eps == 1e-5
     assert_same_outputs(autoft_outputs(model), hf_outputs(ref5))
+
+
+def test_paddlehub_files_without_hub_prefix(ref, dirs, tmp_path):
+    module = tmp_path / HUB_NAME
+    (module / "assets" / "params").mkdir(parents=True)
+    for name, array in to_paddlehub(encoder_state(ref)).items():
+        write_lod_tensor(module / "assets" / "params" / name, array)
+    write_vocab(module / "assets" / "vocab.txt")
+    assert detect_format(module) == "paddlehub1"
+    _, state, _ = read_foreign_raw(module)
+    _, want, _ = read_foreign_raw(dirs["paddlehub1"])
+    assert state.keys() == want.keys()
+    assert all(np.array_equal(state[k], want[k]) for k in want)
+
+
+def test_same_weight_under_two_prefixes_is_refused(dirs, tmp_path):
+    d = _copy(dirs["safetensors"], tmp_path / "m")
+    _edit_safetensors(d, lambda t: t.update({"bert.pooler.dense.bias": t["pooler.dense.bias"]}))
+    with pytest.raises(AutoftError, match=r"tensors bert.pooler.dense.bias and pooler.dense.bias both map to "
+                                          r"pooler.dense.bias"):
+        read_foreign_raw(d)
