@@ -1,0 +1,79 @@
+"""train.py flag handling and the loop's helpers (autoft/finetune.py, autoft/predict.py)."""
+
+import numpy as np
+import pytest
+
+from autoft import finetune
+from autoft.errors import AutoftError
+
+
+def test_dataset_defaults_follow_the_seed():
+    for name, (bs, seq, ep) in {"tnews": (16, 128, 3), "lcqmc": (16, 128, 3), "xnli": (32, 128, 2),
+                                "inews": (4, 512, 3)}.items():
+        a = finetune.parse_args(["--dataset", name.upper()])
+        assert (a.dataset, a.batch_size, a.max_seq_len, a.epochs, a.learning_rate) == (name, bs, seq, ep, 5e-5)
+    a = finetune.parse_args(["--dataset", "inews", "--batch_size", "8", "--epochs", "1"])
+    assert (a.batch_size, a.max_seq_len, a.epochs) == (8, 512, 1)
+
+
+def test_tuner_command_line_is_accepted():
+    # PaddleHub 1.4's trial command: flags first, then the trailing `key value` options.
+    argv = ["--epochs=1", "--model_path", "round0/model-1", "--saved_params_dir=round1/model-0",
+            "--learning_rate=7.87e-06", "--blocks=16", "--factor=1.117", "dataset", "tnews", "max_train_examples", "100"]
+    a = finetune.parse_args(argv)
+    assert a.model_path == "round0/model-1" and a.saved_params_dir == "round1/model-0"
+    assert (a.dataset, a.epochs, a.blocks, a.learning_rate, a.factor) == ("tnews", 1, 16, 7.87e-06, 1.117)
+    assert a.max_train_examples == 100
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--learning_rate", "5e-5"], "--dataset"),
+    (["--dataset", "demo", "--learning_rate", "-1"], "--learning_rate"),
+    (["--dataset", "demo", "--batch_size", "0"], "--batch_size"),
+    (["--dataset", "demo", "--nonsense", "1"], "unknown flags"),
+    (["--dataset", "demo", "dataset"], "odd number"),
+    (["--dataset", "demo", "--blocks", "x"], "bad flags"),
+])
+def test_bad_flags_are_user_errors(argv, flag):
+    with pytest.raises(AutoftError, match=flag):
+        finetune.parse_args(argv)
+
+
+def test_subset_is_fixed_and_keeps_order():
+    from autoft.data.features import Features
+
+    ids = [np.arange(i % 5 + 1, dtype=np.int64) for i in range(50)]
+    f = Features(ids, [np.zeros_like(x) for x in ids], np.arange(50, dtype=np.int64) % 3, [str(i) for i in range(50)])
+    s1, s2 = finetune.subset(f, 10), finetune.subset(f, 10)
+    assert s1.guids == s2.guids and len(s1) == 10
+    keep = [int(g) for g in s1.guids]
+    assert keep == sorted(keep)
+    assert list(s1.labels) == [k % 3 for k in keep]
+    assert list(s1.lengths) == [k % 5 + 1 for k in keep]
+    assert finetune.subset(f, 0) is f and finetune.subset(f, 500) is f
+
+
+def test_copy_dir_atomic_replaces(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    (src / "a.txt").write_text("new")
+    dst.mkdir()
+    (dst / "old.txt").write_text("old")
+    finetune.copy_dir_atomic(src, dst)
+    assert sorted(p.name for p in dst.iterdir()) == ["a.txt"]
+    assert not any(".tmp-" in p.name for p in tmp_path.iterdir())
+
+
+def test_find_model_dir(tmp_path):
+    from autoft.predict import find_model_dir
+
+    model = tmp_path / "out" / "best_model"
+    model.mkdir(parents=True)
+    (model / "labels.json").write_text("[]")
+    (model / "config.json").write_text("{}")
+    assert find_model_dir(tmp_path / "out") == model
+    assert find_model_dir(model) == model
+    with pytest.raises(AutoftError, match="no classifier found"):
+        find_model_dir(tmp_path)
+    with pytest.raises(AutoftError, match="not found"):
+        find_model_dir(tmp_path / "nope")
