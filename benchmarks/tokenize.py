@@ -106,6 +106,8 @@ def main() -> None:
                 import transformers
                 from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
+                transformers.logging.set_verbosity_error()  # one truncation warning per pair otherwise
+
                 slow = BertTokenizerLegacy(str(demo.data_dir / "vocab.txt"), do_lower_case=True)
                 t0 = time.perf_counter()
                 slow_out = [
@@ -124,7 +126,8 @@ def main() -> None:
     lines = [
         f"### tokenize ({datetime.date.today().isoformat()}, {cpu_model()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, tokenizers {tokenizers.__version__}, transformers {ver_tf}, "
-        f"RAYON_NUM_THREADS={os.environ.get('RAYON_NUM_THREADS', 'unset')})",
+        f"RAYON_NUM_THREADS={os.environ.get('RAYON_NUM_THREADS', 'unset')}, "
+        f"load average {os.getloadavg()[0]:.1f} at the end)",
         "",
         f"{args.pairs} sentence pairs from the demo reviews ({size_mb:.1f} MB TSV), max_seq_len {args.max_seq_len}, "
         f"demo vocab ({tok.vocab_size} tokens).",
