@@ -174,3 +174,14 @@ def test_max_seq_len_too_small_is_rejected(vocab_file):
     tok = BertTokenizer.from_vocab(vocab_file)
     with pytest.raises(AutoftError, match="max_seq_len: expected at least 3"):
         tok.encode_batch(["好"], max_seq_len=2)
+
+
+def test_single_texts_truncate_like_reference(vocab_file, reference):
+    tok = BertTokenizer.from_vocab(vocab_file)
+    texts = ["今天天气很好我是中国人", "好", "", "hello world playing 100"]
+    for max_len in (3, 5, 8, 128):
+        got = tok.encode_batch(texts, max_seq_len=max_len)
+        for (ids, types), text in zip(got, texts):
+            ref = reference(text, truncation=True, max_length=max_len)["input_ids"]
+            assert ids.tolist() == ref and types.tolist() == [0] * len(ref), (text, max_len)
+    assert tok.lengths(texts).tolist() == [13, 3, 2, 7]
