@@ -133,6 +133,12 @@ def _column_sum(g2d: paddle.Tensor) -> paddle.Tensor:
     return paddle.matmul(paddle.ones([g2d.shape[0]], dtype=g2d.dtype), g2d)
 
 
+def _addmm_linear(x: paddle.Tensor, weight: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
+    """x @ w + b as one addmm: the GEMM starts from the bias, no separate broadcasting add."""
+    y = paddle.addmm(bias, x.reshape([-1, x.shape[-1]]), weight)
+    return y.reshape([*x.shape[:-1], weight.shape[-1]])
+
+
 class _LinearGemvBias(PyLayer):
     """y = x @ w + b; forward one addmm, backward GEMMs and a GEMV for the bias."""
 
@@ -140,9 +146,7 @@ class _LinearGemvBias(PyLayer):
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
         ctx.needs = (not x.stop_gradient, not weight.stop_gradient, not bias.stop_gradient)
-        # addmm starts the GEMM from the bias: no separate broadcasting add (F.linear's).
-        y = paddle.addmm(bias, x.reshape([-1, x.shape[-1]]), weight)
-        return y.reshape([*x.shape[:-1], weight.shape[-1]])
+        return _addmm_linear(x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad):
@@ -224,14 +228,22 @@ def fast_cpu_default() -> bool:
     return paddle.device.get_device().startswith("cpu")
 
 
+def _needs_grad(x: paddle.Tensor, layer: nn.Layer) -> bool:
+    return paddle.is_grad_enabled() and not (
+        x.stop_gradient and layer.weight.stop_gradient and layer.bias.stop_gradient
+    )
+
+
 def linear(x: paddle.Tensor, layer: nn.Linear, fast: bool) -> paddle.Tensor:
-    if fast and not (x.stop_gradient and layer.weight.stop_gradient and layer.bias.stop_gradient):
+    if not fast:
+        return F.linear(x, layer.weight, layer.bias)
+    if _needs_grad(x, layer):
         return _LinearGemvBias.apply(x, layer.weight, layer.bias)
-    return F.linear(x, layer.weight, layer.bias)
+    return _addmm_linear(x, layer.weight, layer.bias)  # inference: no autograd node needed
 
 
 def layer_norm(x: paddle.Tensor, layer: nn.LayerNorm, fast: bool) -> paddle.Tensor:
-    if fast and not (x.stop_gradient and layer.weight.stop_gradient and layer.bias.stop_gradient):
+    if fast and _needs_grad(x, layer):
         return _LayerNormOwnBackward.apply(x, layer.weight, layer.bias, layer._epsilon)
     return F.layer_norm(x, x.shape[-1], layer.weight, layer.bias, layer._epsilon)
 
@@ -337,6 +349,7 @@ class BertAttention(nn.Layer):
         b, s, _ = qkv.shape
         q, k, v = (t.reshape([b, s, self.num_heads, self.head_dim]) for t in paddle.split(qkv, 3, axis=-1))
         p = self.dropout if self.training else 0.0
+        mask = mask if mask.dtype == q.dtype else mask.astype(q.dtype)  # e.g. fp16 under AMP on GPU
         if USE_SDPA:  # layout [B, S, heads, D]: no transposes needed
             ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, training=self.training)
         else:

@@ -299,3 +299,17 @@ def test_fast_path_env_switch(monkeypatch):
     assert M.fast_cpu_default() is True
     monkeypatch.delenv("AUTOFT_FAST_CPU")
     assert M.fast_cpu_default() is paddle.device.get_device().startswith("cpu")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_no_grad_inference_matches_the_autograd_forward(fast):
+    paddle.seed(11)
+    m = BertForSequenceClassification(tiny_config(), ["a", "b"])
+    m.eval()
+    m.bert.fast_cpu = fast
+    ids, types, mask = batch()
+    with_graph = m(t(ids), t(types), t(mask))
+    assert not with_graph.stop_gradient
+    with paddle.no_grad():
+        inference = m(t(ids), t(types), t(mask))
+    np.testing.assert_allclose(inference.numpy(), with_graph.numpy(), rtol=0, atol=1e-6)
