@@ -173,3 +173,33 @@ def test_kill_minus_9_then_resume_loses_and_reruns_nothing_and_reaches_the_same_
     # A resume with a different configuration is refused with the reason.
     mismatch = run_cli([*args[:-2], "--seed", "12", "--resume"], tmp_path)
     assert mismatch.returncode == 2 and "different search" in mismatch.stderr and "seed" in mismatch.stderr
+
+
+def test_ctrl_c_stops_running_trials_and_prints_the_resume_command(tmp_path):
+    (tmp_path / "hp.yaml").write_text(SPACE_YAML)
+    code = "import sys; from autoft.tuner.cli import main; sys.argv[0] = 'autofinetune'; main()"
+    tuner = subprocess.Popen([sys.executable, "-c", code, TOY, "--param_file", "hp.yaml", "--cpu_slots", "2",
+                              "--popsize", "2", "--round", "2", "--output_dir", "out", "--seed", "4", "sleep", "60"],
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    running = tmp_path / "out" / ".running.json"
+    deadline = time.time() + 60
+    pids = []
+    while time.time() < deadline and len(pids) < 2:
+        time.sleep(0.05)
+        try:
+            pids = [e["pid"] for e in json.loads(running.read_text())]
+        except (FileNotFoundError, ValueError):
+            pass
+    assert len(pids) == 2
+    tuner.send_signal(signal.SIGINT)
+    _, err = tuner.communicate(timeout=60)
+    assert tuner.returncode == 130
+    assert "Traceback" not in err
+    assert "Continue with: autofinetune" in err and "--resume" in err and "sleep 60" in err
+    hint = err.split("Continue with: ", 1)[1].splitlines()[0]
+    assert hint.index("--resume") < hint.index("sleep 60")  # flags before the trailing options
+    for pid in pids:  # the trials' processes are gone (reaped by the tuner)
+        assert not Path(f"/proc/{pid}").exists()
+    assert json.loads(running.read_text()) == []
+    header, trials = read_journal(tmp_path / "out" / "journal.jsonl")
+    assert header["seed"] == 4 and trials == []

@@ -125,7 +125,9 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
         output_dir=Path(output_dir), evaluator=EVALUATORS[evaluator], tuning_strategy=strategy,
         options=options, slots=slots, seed=args.seed, resume=args.resume, trial_timeout=args.trial_timeout,
         python=args.python,
-        command=[prog, *argv] if args.output_dir else [prog, *argv, "--output_dir", output_dir],
+        # For the "continue with" hint: flags go right after the script, before the trailing options.
+        command=[prog, script, *([] if args.resume else ["--resume"]),
+                 *([] if args.output_dir else ["--output_dir", output_dir]), *rest],
     )
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:

@@ -9,6 +9,7 @@ being the best floor(popsize/2) (>= 1) successful, non-empty model dirs of the p
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ class SearchConfig:
     resume: bool = False
     trial_timeout: Optional[float] = None
     python: str = sys.executable
-    command: List[str] = field(default_factory=list)  # for the "resume with" hint
+    command: List[str] = field(default_factory=list)  # the command that resumes this search
 
 
 def _trial_argv(cfg: SearchConfig, model_dir: Path, hparams: Dict[str, Any], donor: Optional[str]) -> List[str]:
@@ -203,9 +204,7 @@ def run_search(cfg: SearchConfig) -> int:
                               + ("keeps the previous donors." if donors else "trains from scratch."), file=sys.stdout)
     except KeyboardInterrupt:
         bar.close()
-        hint = " ".join(cfg.command) if cfg.command else "the same command"
-        if "--resume" not in cfg.command:
-            hint += " --resume"
+        hint = shlex.join(cfg.command) if cfg.command else "the same command with --resume"
         print(f"\nInterrupted: running trials were stopped; {len(done)} finished trial(s) are in {journal_path}.\n"
               f"Continue with: {hint}", file=sys.stderr)
         _write_tables(out, space.names, list(done.values()))
