@@ -112,9 +112,13 @@ class TrialPool:
                 if pid is None:
                     continue
                 r = self._running.pop(pid)
-                self._write_running_file()
                 free.append(r.slot_index)
                 free.sort()
+                # Refill the freed slot before the bookkeeping (journal fsync, console), so the
+                # pool's own work overlaps the next trial instead of delaying it.
+                while pending and free:
+                    self._launch(pending.pop(), free.pop(0), done)
+                self._write_running_file()
                 on_finish(self._outcome(r))
         except BaseException:
             self.stop()
