@@ -313,3 +313,22 @@ def test_no_grad_inference_matches_the_autograd_forward(fast):
     with paddle.no_grad():
         inference = m(t(ids), t(types), t(mask))
     np.testing.assert_allclose(inference.numpy(), with_graph.numpy(), rtol=0, atol=1e-6)
+
+
+def test_cpu_dropout_keeps_rate_scale_and_seed():
+    x = paddle.ones([400_000])
+    paddle.seed(12)
+    y = M.dropout(x, 0.1, training=True, fast=True).numpy()
+    assert abs(float((y == 0).mean()) - 0.1) < 0.003
+    np.testing.assert_allclose(y[y != 0], 1 / 0.9, rtol=1e-6)
+    assert abs(float(y.mean()) - 1.0) < 0.01
+    paddle.seed(12)
+    np.testing.assert_array_equal(M.dropout(x, 0.1, training=True, fast=True).numpy(), y)
+    assert M.dropout(x, 0.1, training=False, fast=True) is x
+    assert float(M.dropout(x, 1.0, training=True, fast=True).abs().max()) == 0.0
+    # The gradient flows through the kept elements only, scaled like the forward.
+    xv = paddle.ones([1000])
+    xv.stop_gradient = False
+    out = M.dropout(xv, 0.3, training=True, fast=True)
+    out.sum().backward()
+    np.testing.assert_array_equal(xv.grad.numpy(), out.numpy())
