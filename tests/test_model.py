@@ -140,11 +140,15 @@ def test_cpu_fast_path_matches_native_outputs_and_gradients(monkeypatch, sdpa):
     assert np.abs(g_fast["bert.encoder.layers.0.attention.qkv.weight"]).max() > 1e-4
 
 
-def test_frozen_parameters_get_no_gradient_on_both_paths():
+@pytest.mark.parametrize("which", ["bottom", "middle"])
+def test_frozen_parameters_get_no_gradient_on_both_paths(which):
     paddle.seed(4)
     m = BertForSequenceClassification(tiny_config(), ["a", "b"])
     m.eval()
-    frozen = [n for lv in m.levels()[6:] for n in lv]  # everything below the top layer's FFN
+    # bottom: everything below the top layer's FFN (gradual unfreezing); middle: frozen weights
+    # whose inputs still need a gradient (the kernels must pass dx through a frozen layer).
+    chosen = m.levels()[6:] if which == "bottom" else m.levels()[2:9]
+    frozen = [n for lv in chosen for n in lv]
     params = dict(m.named_parameters())
     for n in frozen:
         params[n].stop_gradient = True
