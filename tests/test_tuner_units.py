@@ -1,0 +1,59 @@
+"""Small pieces of the tuner in-process: the journal's crash tolerance and the best-model copy."""
+
+import json
+
+import pytest
+
+from autoft.errors import AutoftError
+from autoft.tuner import output
+from autoft.tuner.journal import Journal, read
+
+HEADER = {"script": "train.py", "space": [{"name": "x"}], "popsize": 2, "evaluator": "fulltrail",
+          "tuning_strategy": "pshe2", "seed": 3, "options": ["--dataset=demo"]}
+
+
+def trial(t, score=0.5, status="OK", model_dir="m"):
+    return {"round": t // 2, "idx": t % 2, "trial": t, "point": [0.0], "hparams": {"x": 1.0}, "score": score,
+            "status": status, "reason": "", "seconds": 1.0, "log": "l", "model_dir": str(model_dir)}
+
+
+def test_a_torn_last_line_is_dropped_and_cut_off_before_appending(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    j = Journal.create(path, HEADER)
+    j.append(trial(0))
+    with open(path, "a") as f:
+        f.write('{"type": "trial", "round": 0, "id')  # kill -9 in the middle of a write
+    header, trials, _ = read(path)
+    assert header["seed"] == 3 and [t["trial"] for t in trials] == [0]
+    j2, stored, trials = Journal.resume(path, dict(HEADER))
+    j2.append(trial(1))
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3 and all(json.loads(x) for x in lines)
+    assert [t["trial"] for t in read(path)[1]] == [0, 1]
+
+
+def test_resume_refuses_a_different_search_and_names_the_differences(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    Journal.create(path, HEADER)
+    with pytest.raises(AutoftError, match=r"popsize: journal 2, now 4.*options: journal"):
+        Journal.resume(path, {**HEADER, "popsize": 4, "options": []})
+    # No --seed on the resumed command: the journaled seed is used, not a mismatch.
+    Journal.resume(path, {**HEADER, "seed": None})
+    with pytest.raises(AutoftError, match="does not exist"):
+        Journal.resume(tmp_path / "nope.jsonl", HEADER)
+
+
+def test_best_model_copy_reports_a_best_trial_that_saved_nothing(tmp_path):
+    empty = tmp_path / "round0" / "model-1"
+    empty.mkdir(parents=True)
+    full = tmp_path / "round0" / "model-0"
+    full.mkdir()
+    (full / "w.bin").write_bytes(b"123")
+    records = [trial(0, 0.4, model_dir=full), trial(1, 0.9, model_dir=empty), trial(2, None, "FAILED")]
+    best = output.best_record(records)
+    assert best["trial"] == 1
+    note = output.copy_best_model(best, tmp_path)
+    assert "saved nothing" in note and not (tmp_path / "best_model").exists()
+    note = output.copy_best_model(records[0], tmp_path)
+    assert (tmp_path / "best_model" / "w.bin").read_bytes() == b"123" and "best_model" in note
+    assert output.copy_best_model(None, tmp_path).startswith("No best model")
