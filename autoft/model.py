@@ -217,7 +217,7 @@ class _LayerNormOwnBackward(PyLayer):
 
 
 # ---------------------------------------------------------------------------------------------
-# Path selection and the three ops that differ between paths.
+# Path selection and the ops that differ between paths (attention is in BertAttention).
 # ---------------------------------------------------------------------------------------------
 
 

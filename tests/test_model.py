@@ -121,9 +121,12 @@ def _assert_close(a, b, what):
     assert diff <= 1e-5 * scale, f"{what}: max diff {diff} (scale {scale})"
 
 
-@pytest.mark.parametrize("sdpa", [True, False])
-def test_cpu_fast_path_matches_native_outputs_and_gradients(monkeypatch, sdpa):
+@pytest.mark.parametrize("sdpa,legacy_ln", [(True, True), (False, False)])
+def test_cpu_fast_path_matches_native_outputs_and_gradients(monkeypatch, sdpa, legacy_ln):
+    # Second case: Paddle without scaled_dot_product_attention / the legacy layer_norm op.
     monkeypatch.setattr(M, "USE_SDPA", sdpa and M.USE_SDPA)
+    if not legacy_ln:
+        monkeypatch.setattr(M, "_legacy_ops", None)
     paddle.seed(3)
     m = BertForSequenceClassification(tiny_config(num_hidden_layers=2, hidden_size=32), ["a", "b", "c"])
     m.eval()  # dropout off: both paths must agree to float rounding
