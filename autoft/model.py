@@ -461,19 +461,30 @@ class BertModel(nn.Layer):
 
 
 class BertForSequenceClassification(nn.Layer):
-    """BertModel + dropout + Linear on the pooled output; ``labels`` are the class names in id order."""
+    """BertModel + dropout + Linear on the pooled output; ``labels`` are the class names in id order.
+
+    ``bert``: an existing encoder to use (e.g. from ``load_pretrained``), so that only the new
+    head is initialised; its config must equal ``config``.
+    """
 
     prefix = "bert."
 
     def __init__(
-        self, config: BertConfig, labels: Sequence[str], dropout: Optional[float] = None, init: str = "normal"
+        self,
+        config: BertConfig,
+        labels: Sequence[str],
+        dropout: Optional[float] = None,
+        init: str = "normal",
+        bert: Optional[BertModel] = None,
     ):
         super().__init__()
         if len(labels) < 1:
             raise AutoftError("classifier needs at least one label")
+        if bert is not None and bert.config != config:
+            raise AutoftError(f"classifier: the encoder's config {bert.config} differs from {config}")
         self.config = config
         self.labels = [str(x) for x in labels]
-        self.bert = BertModel(config, init)
+        self.bert = BertModel(config, init) if bert is None else bert
         self.dropout = config.hidden_dropout_prob if dropout is None else dropout
         w, b = _init_attrs(config, init)
         self.classifier = nn.Linear(config.hidden_size, len(self.labels), weight_attr=w, bias_attr=b)

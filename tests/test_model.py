@@ -339,3 +339,17 @@ def test_cpu_dropout_keeps_rate_scale_and_seed():
     out = M.dropout(xv, 0.3, training=True, fast=True)
     out.sum().backward()
     np.testing.assert_array_equal(xv.grad.numpy(), out.numpy())
+
+
+def test_classifier_around_an_existing_encoder_initialises_only_the_head():
+    paddle.seed(13)
+    enc = BertModel(tiny_config())
+    before = {n: p.numpy().copy() for n, p in enc.named_parameters()}
+    m = BertForSequenceClassification(enc.config, ["a", "b"], bert=enc)
+    assert m.bert is enc
+    for n, p in m.named_parameters():
+        if n.startswith("bert."):
+            np.testing.assert_array_equal(p.numpy(), before[n[len("bert.") :]])
+    assert float(m.classifier.weight.abs().max()) > 0  # the head got BERT's random init
+    with pytest.raises(AutoftError, match="encoder's config"):
+        BertForSequenceClassification(tiny_config(hidden_size=32), ["a"], bert=enc)
