@@ -60,26 +60,29 @@ def _looks_like_path(s: str) -> bool:
 def resolve_model_dir(name_or_path: PathLike, model_dir: Optional[PathLike] = None) -> Path:
     """The local directory of a model.
 
-    ``model_dir`` (the --model_dir flag) wins: it is the model's directory itself (or a
-    directory holding ``<name>/``). Else an existing path is used as is; else a name resolves
-    to ``$AUTOFT_HOME/models/<name>``. Raises AutoftError naming the directory searched and
-    the files to put there (nothing is downloaded).
+    An explicit path (absolute, or containing "/", or starting with "." or "~") is used as is.
+    A bare name resolves to ``model_dir`` (the --model_dir flag: the model's directory itself,
+    or a directory holding ``<name>/``), else to an existing directory of that name, else to
+    ``$AUTOFT_HOME/models/<name>``. Raises AutoftError naming the directory searched and the
+    files to put there (nothing is downloaded).
     """
     name = str(name_or_path)
+    p = Path(name).expanduser()
+    if _looks_like_path(name) or p.is_absolute():
+        if p.is_dir():
+            return p
+        raise AutoftError(f"{p}: model directory not found; expected a directory with one of: {LAYOUTS}")
     if model_dir is not None:
         md = Path(model_dir).expanduser()
-        if (md / name).is_dir() and not _looks_like_path(name) and not _has_model_files(md):
+        if (md / name).is_dir() and not _has_model_files(md):
             return md / name
         if md.is_dir():
             return md
         raise AutoftError(
             f"--model_dir {md}: directory not found; expected the model's files there ({LAYOUTS})"
         )
-    p = Path(name).expanduser()
     if p.is_dir():
         return p
-    if _looks_like_path(name):
-        raise AutoftError(f"{p}: model directory not found; expected a directory with one of: {LAYOUTS}")
     target = models_home() / name
     if target.is_dir():
         return target

@@ -137,7 +137,10 @@ def test_resolve_model_dir_order(tmp_path, monkeypatch, _isolated_home):
     explicit = tmp_path / "mine"
     explicit.mkdir()
     assert C.resolve_model_dir(explicit) == explicit
-    assert C.resolve_model_dir("tiny-x", model_dir=explicit) == explicit  # --model_dir wins
+    assert C.resolve_model_dir("tiny-x", model_dir=explicit) == explicit  # --model_dir beats the home
+    assert C.resolve_model_dir(str(home_model), model_dir=explicit) == home_model  # an explicit path wins
+    monkeypatch.chdir(tmp_path)
+    assert C.resolve_model_dir("mine") == Path("mine")  # a directory of that name in the cwd
     (explicit / "tiny-x").mkdir()
     assert C.resolve_model_dir("tiny-x", model_dir=explicit) == explicit / "tiny-x"
 
