@@ -203,8 +203,14 @@ def build_model(args, task):
             "demo model from scratch"
     model_dir = checkpoint.resolve_model_dir(args.model or DEFAULT_MODEL, args.model_dir)
     encoder = checkpoint.load_pretrained(model_dir)
-    model = BertForSequenceClassification(encoder.config, list(task.labels))
-    model.bert = encoder  # the pretrained encoder; only the classifier head is new
+    # "zeros" skips a random init of a whole encoder that is replaced right away; the new
+    # head then gets BERT's N(0, initializer_range) weights and a zero bias.
+    model = BertForSequenceClassification(encoder.config, list(task.labels), init="zeros")
+    model.bert = encoder
+    import paddle
+
+    normal = paddle.nn.initializer.Normal(0.0, encoder.config.initializer_range)
+    normal(model.classifier.weight)
     return model, BertTokenizer.from_dir(model_dir), Path(model_dir) / "vocab.txt", f"pretrained {model_dir}"
 
 

@@ -4,8 +4,8 @@
 #   2. one trial with the search space's init values (the "default-hparams trial");
 #   3. the AutoDL Finetuner search (HAZero, fulltrail), 2 trials at a time on the CPU;
 #   4. predict.py with the best model: submission files + accuracy on the kept-aside test labels.
-# Trials train a fresh 2-layer model on a fixed 3000-example subset for 2 epochs
-# (DEMO_EXAMPLES, DEMO_EPOCHS); POPSIZE x ROUNDS trials (default 4 x 5). docs/finetune.md
+# Trials train a fresh 2-layer model on a fixed 3000-example subset for 2 epochs, batch 16,
+# max_seq_len 64 (DEMO_EXAMPLES, DEMO_EPOCHS); POPSIZE x ROUNDS trials (default 4 x 5). docs/finetune.md
 # has the measured figures. Output: output/demo (OUTPUT_DIR), replaced on each run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,14 +30,15 @@ p = {e["name"]: e["init_value"] for e in yaml.safe_load(open("scripts/demo_hpara
 print(p["learning_rate"], p["blocks"], p["factor"])
 PY
 )
-python train.py --dataset demo --max_train_examples "$EXAMPLES" --epochs "$EPOCHS" --learning_rate "$LR" \
-  --blocks "$BLOCKS" --factor "$FACTOR" --checkpoint_dir "$OUT/default_trial" > "$OUT/default_trial.log" 2>&1 \
+TRIAL_OPTS=(dataset demo max_train_examples "$EXAMPLES" epochs "$EPOCHS" batch_size 16 max_seq_len 64)
+python train.py --learning_rate "$LR" --blocks "$BLOCKS" --factor "$FACTOR" --checkpoint_dir "$OUT/default_trial" \
+  "${TRIAL_OPTS[@]}" > "$OUT/default_trial.log" 2>&1 \
   || { tail -20 "$OUT/default_trial.log"; exit 1; }
 
 echo "== search: ${POPSIZE:-4} x ${ROUNDS:-5} trials, $SLOTS at a time"
 autofinetune train.py --param_file=scripts/demo_hparam.yaml --cpu_slots="$SLOTS" --popsize="${POPSIZE:-4}" \
   --round="${ROUNDS:-5}" --output_dir="$OUT" --evaluator=fulltrail --tuning_strategy=hazero --seed=1 \
-  dataset demo max_train_examples "$EXAMPLES" epochs "$EPOCHS"
+  "${TRIAL_OPTS[@]}"
 
 echo "== predict with the best model"
 python predict.py --dataset demo --checkpoint_dir "$OUT" --score
