@@ -11,6 +11,7 @@ import csv
 import io
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
@@ -96,61 +97,105 @@ def copy_best_model(best: Optional[Record], output_dir: Path) -> str:
     return f"The final best model parameters are saved as {dst} ."
 
 
-def write_visualdl(vis_dir: Path, names: Sequence[str], records: Sequence[Record], popsize: int) -> Optional[str]:
-    """VisualDL scalars with PaddleHub's tags (step = round, from 1); returns a note if VisualDL is missing."""
-    try:
-        from visualdl import LogWriter
-    except ImportError:
-        return "visualization/ skipped: the visualdl package is not installed (pip install visualdl)."
-    vis_dir = Path(vis_dir)
-    if vis_dir.exists():  # rebuilt from the journal every time: no duplicate points after --resume
-        shutil.rmtree(vis_dir)
-    vis_dir.mkdir(parents=True)
-    rounds = sorted({r["round"] for r in records})
-    best: Optional[Record] = None
-    with LogWriter(logdir=str(vis_dir)) as main:
-        pops = [LogWriter(logdir=str(vis_dir / f"pop_{i}")) for i in range(popsize)]
+class VisualDLLog:
+    """VisualDL scalars with PaddleHub's tags (step = round, from 1), appended one round at a time.
+
+    ``open`` empties ``vis_dir``: a resumed search replays its journaled rounds through
+    ``add_round``, so every round is written exactly once (no duplicate points after --resume)
+    and the files equal those of an uninterrupted search. Writers stay open between rounds and
+    are flushed after each, so ``visualdl --logdir`` shows a running search.
+    """
+
+    def __init__(self, vis_dir: Path, names: Sequence[str], popsize: int):
+        self.vis_dir = Path(vis_dir)
+        self.names = list(names)
+        self.popsize = popsize
+        self.note: Optional[str] = None  # why nothing is written (visualdl missing)
+        self._main = None
+        self._pops: list = []
+        self._best: Optional[Record] = None
+
+    def open(self) -> VisualDLLog:
+        """Start an empty log (imports visualdl; sets ``note`` instead if it is not installed)."""
         try:
-            for k in rounds:
-                this = sorted((r for r in records if r["round"] == k), key=lambda r: r["idx"])
-                cand = best_record(this)
-                if cand is not None and (best is None or cand["score"] > best["score"]):
-                    best = cand
-                step = k + 1
-                if best is not None:
-                    for n in names:
-                        main.add_scalar(tag=f"hyperparameter_tuning/{n}", value=float(best["hparams"][n]), step=step)
-                    main.add_scalar(tag="hyperparameter_tuning/best_eval_value", value=best["score"], step=step)
-                for r in this:
-                    w = pops[r["idx"]]
-                    for n in names:
-                        w.add_scalar(tag=f"population_transformation/{n}", value=float(r["hparams"][n]), step=step)
-                    # PaddleHub plotted 1 - reward, i.e. 0 for a failed trial.
-                    w.add_scalar(tag="population_transformation/eval_value",
-                                 value=r["score"] if r["score"] is not None else 0.0, step=step)
-        finally:
-            for w in pops:
+            from visualdl import LogWriter
+        except ImportError:
+            self.note = "visualization/ skipped: the visualdl package is not installed (pip install visualdl)."
+            return self
+        if self.vis_dir.exists():
+            shutil.rmtree(self.vis_dir)
+        self.vis_dir.mkdir(parents=True)
+        self._main = LogWriter(logdir=str(self.vis_dir))
+        self._pops = [LogWriter(logdir=str(self.vis_dir / f"pop_{i}")) for i in range(self.popsize)]
+        return self
+
+    def add_round(self, k: int, round_records: Sequence[Record]) -> None:
+        """Write round ``k``'s scalars (its trials' values and scores, the best so far) and flush."""
+        if self._main is None:
+            return
+        this = sorted(round_records, key=lambda r: r["idx"])
+        cand = best_record(this)
+        if cand is not None and (self._best is None or cand["score"] > self._best["score"]):
+            self._best = cand
+        step = k + 1
+        if self._best is not None:
+            for n in self.names:
+                self._main.add_scalar(tag=f"hyperparameter_tuning/{n}", value=float(self._best["hparams"][n]),
+                                      step=step)
+            self._main.add_scalar(tag="hyperparameter_tuning/best_eval_value", value=self._best["score"], step=step)
+        for r in this:
+            w = self._pops[r["idx"]]
+            for n in self.names:
+                w.add_scalar(tag=f"population_transformation/{n}", value=float(r["hparams"][n]), step=step)
+            # PaddleHub plotted 1 - reward, i.e. 0 for a failed trial.
+            w.add_scalar(tag="population_transformation/eval_value",
+                         value=r["score"] if r["score"] is not None else 0.0, step=step)
+        for w in (self._main, *self._pops):
+            w.flush()
+
+    def close(self) -> None:
+        """Flush and close the writers (safe to call twice)."""
+        for w in (self._main, *self._pops):
+            if w is not None:
                 w.close()
-    return None
+        self._main, self._pops = None, []
+
+
+def write_visualdl(vis_dir: Path, names: Sequence[str], records: Sequence[Record], popsize: int) -> Optional[str]:
+    """Rebuild ``vis_dir`` from all ``records`` at once; returns a note if VisualDL is missing."""
+    log = VisualDLLog(vis_dir, names, popsize).open()
+    try:
+        for k in sorted({r["round"] for r in records}):
+            log.add_round(k, [r for r in records if r["round"] == k])
+    finally:
+        log.close()
+    return log.note
 
 
 def plot_search(path: Path, names: Sequence[str], records: Sequence[Record], space=None, title: str = "") -> None:
     """search.png: score per trial (coloured by round, best-so-far line, failures marked) and
-    one panel per hyper-parameter (value per trial, coloured by score), the best trial starred."""
-    import matplotlib
+    one panel per hyper-parameter (value per trial, coloured by score), the best trial starred.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Called after every round, so it is kept cheap: matplotlib's object API (no pyplot state) and
+    fixed margins instead of tight_layout (which lays the figure out twice; ~2x the cost).
+    """
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     recs = sorted(records, key=lambda r: r["trial"])
     best = best_record(recs)
     ok = [r for r in recs if r["status"] == OK]
     bad = [r for r in recs if r["status"] != OK]
     n_rounds = max((r["round"] for r in recs), default=0) + 1
-    fig, axes = plt.subplots(1 + len(names), 1, figsize=(9, 2.6 + 1.9 * len(names)), sharex=True, squeeze=False)
-    axes = axes[:, 0]
+    height = 2.6 + 1.9 * len(names)
+    fig = Figure(figsize=(9, height))
+    FigureCanvasAgg(fig)
+    # Margins in inches -> figure fractions: room for the title, the x label and the y labels.
+    fig.subplots_adjust(left=0.09, right=0.99, top=1 - 0.45 / height, bottom=0.55 / height, hspace=0.12)
+    axes = fig.subplots(1 + len(names), 1, sharex=True, squeeze=False)[:, 0]
     ax = axes[0]
-    cmap = plt.get_cmap("viridis")
+    cmap = matplotlib.colormaps["viridis"]
     if ok:
         sc = ax.scatter([r["trial"] for r in ok], [r["score"] for r in ok], c=[r["round"] for r in ok],
                         cmap=cmap, vmin=0, vmax=max(1, n_rounds - 1), s=28, zorder=3)
@@ -202,12 +247,68 @@ def plot_search(path: Path, names: Sequence[str], records: Sequence[Record], spa
     axes[-1].set_xlabel("trial (global number; grey lines separate rounds)")
     if title:
         axes[0].set_title(title, fontsize=10)
-    fig.tight_layout()
     path = Path(path)
     tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
     fig.savefig(tmp, dpi=90)
-    plt.close(fig)
     os.replace(tmp, path)
+
+
+class LiveOutputs:
+    """The files a user watches while a search runs, refreshed as it goes.
+
+    ``trial_finished`` rewrites trials.csv (atomically, cheap) after every finished trial;
+    ``round_finished`` appends the round to the VisualDL log and redraws search.png in a
+    background thread, so the next round's trials start without waiting for matplotlib (the
+    plot only reads a snapshot of the records; one drawing at a time). ``close`` waits for it.
+    """
+
+    def __init__(self, out: Path, names: Sequence[str], popsize: int, space=None, title: str = ""):
+        self.out = Path(out)
+        self.names = list(names)
+        self.space = space
+        self.title = title
+        self.vdl = VisualDLLog(self.out / "visualization", names, popsize)
+        self._opened = False
+        self._plotter: Optional[threading.Thread] = None
+        self.plot_error: Optional[str] = None
+
+    def trial_finished(self, records: Sequence[Record]) -> None:
+        """Rewrite trials.csv from all finished ``records``."""
+        write_trials_csv(self.out / "trials.csv", self.names, records)
+
+    def round_finished(self, k: int, round_records: Sequence[Record], records: Sequence[Record],
+                       plot: bool = True) -> None:
+        """Append round ``k`` to the VisualDL log; redraw search.png from ``records`` when ``plot``."""
+        if not self._opened:
+            self.vdl.open()
+            self._opened = True
+        self.vdl.add_round(k, round_records)
+        if plot:
+            self.wait()
+            snapshot = [dict(r) for r in records]
+            n_ok = sum(r["status"] == OK for r in snapshot)
+            title = f"{self.title}: round {k}, {len(snapshot)} trials ({n_ok} OK), running"
+            self._plotter = threading.Thread(target=self._plot, args=(snapshot, title), name="search-plot",
+                                             daemon=True)
+            self._plotter.start()
+
+    def _plot(self, records: Sequence[Record], title: str) -> None:
+        try:
+            plot_search(self.out / "search.png", self.names, records, space=self.space, title=title)
+        except Exception as exc:  # a plot must never stop a search; the final plot runs in the main thread
+            self.plot_error = f"search.png not refreshed: {type(exc).__name__}: {exc}"
+
+    def wait(self) -> None:
+        """Wait for a running redraw of search.png."""
+        if self._plotter is not None:
+            self._plotter.join()
+            self._plotter = None
+
+    def close(self) -> Optional[str]:
+        """Wait for the plot, close the VisualDL writers; returns a note if VisualDL is missing."""
+        self.wait()
+        self.vdl.close()
+        return self.vdl.note
 
 
 def summary_table(names: Sequence[str], records: Sequence[Record], top: int = 10) -> str:

@@ -124,6 +124,10 @@ def run_search(cfg: SearchConfig) -> int:
     strategy = make_strategy(cfg.tuning_strategy, space.init_point(), cfg.popsize, seed)
 
     pool = TrialPool(cfg.slots, timeout=cfg.trial_timeout, running_file=out / RUNNING_NAME)
+    live = output.LiveOutputs(out, space.names, cfg.popsize, space=space,
+                              title=f"autofinetune {Path(cfg.script).name}: {cfg.tuning_strategy} / {cfg.evaluator}")
+    if done:  # a resumed search shows its journaled trials right away
+        live.trial_finished(list(done.values()))
     records: List[Dict[str, Any]] = []
     donors: List[str] = []
     total = cfg.popsize * cfg.rounds
@@ -174,6 +178,7 @@ def run_search(cfg: SearchConfig) -> int:
                        "log": str(s.log_path), "model_dir": str(s.model_dir), "slot": o.slot}
                 journal.append(rec)
                 done[(s.round, s.idx)] = rec
+                live.trial_finished(list(done.values()))
                 if o.status == OK:
                     msg = (f"round {s.round} trial {s.idx}: score {o.score:.6g}  {_hparams_line(rec['hparams'])}  "
                            f"({o.seconds:.1f}s)")
@@ -189,6 +194,9 @@ def run_search(cfg: SearchConfig) -> int:
             records += this_round
             rewards = [1.0 - r["score"] if r["status"] == OK else 1.0 for r in this_round]
             strategy.tell(points, rewards)
+            # Replayed rounds (--resume) are appended to the VisualDL log, which open() emptied, so
+            # it holds each round once; only rounds that ran trials redraw search.png.
+            live.round_finished(k, this_round, records, plot=bool(specs))
             local = output.best_record(this_round)
             if local is None:
                 bar.write(f"Every trial of round {k} failed (see the FAILED lines above).", file=sys.stdout)
@@ -208,23 +216,27 @@ def run_search(cfg: SearchConfig) -> int:
         print(f"\nInterrupted: running trials were stopped; {len(done)} finished trial(s) are in {journal_path}.\n"
               f"Continue with: {hint}", file=sys.stderr)
         _write_tables(out, space.names, list(done.values()))
+        live.close()
+        raise
+    except BaseException:
+        live.close()
         raise
     bar.close()
     print("PaddleHub Autofinetune ends." + (f" ({stopped_early})" if stopped_early else ""))
-    return _finish(cfg, out, space, records)
+    return _finish(cfg, out, space, records, live)
 
 
 def _write_tables(out: Path, names: Sequence[str], records: List[Dict[str, Any]]) -> None:
     output.write_trials_csv(out / "trials.csv", names, records)
 
 
-def _finish(cfg: SearchConfig, out: Path, space, records: List[Dict[str, Any]]) -> int:
+def _finish(cfg: SearchConfig, out: Path, space, records: List[Dict[str, Any]], live: output.LiveOutputs) -> int:
     names = space.names
     best = output.best_record(records)
     _write_tables(out, names, records)
     output.write_log_file(out / "log_file.txt", names, records, best)
     output.write_best_hparams(out / "best_hparams.yaml", best)
-    note = output.write_visualdl(out / "visualization", names, records, cfg.popsize)
+    note = live.close()  # every round is already in visualization/
     title = (f"autofinetune {Path(cfg.script).name}: {cfg.tuning_strategy} / {cfg.evaluator}, "
              f"{len(records)} trials" + (f", best {best['score']:.4g}" if best else ", none succeeded"))
     output.plot_search(out / "search.png", names, records, space=space, title=title)

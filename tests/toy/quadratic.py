@@ -7,7 +7,8 @@ one --<name>=<value> per hyper-parameter, trailing options), writes a small "mod
 score = 1 - sum_i ((v_i - opt_i) / (U_i - L_i))^2 * 4 + noise, optimum 1.0 (+/- 0.002). The noise
 is a hash of the values, so a trial's score is reproducible (resume must reach the same best).
 Test controls (trailing options): --record_dir DIR (write argv/env/start/end to DIR), --sleep S,
---crash_at / --hang_at / --silent_at "r0i1,r1i2" (crash, hang, or exit 0 without reporting).
+--crash_at / --hang_at / --silent_at "r0i1,r1i2" (crash, hang, or exit 0 without reporting),
+--block_at TAGS --gate FILE (those trials wait until FILE exists: the search is held mid-round).
 """
 
 import argparse
@@ -38,6 +39,8 @@ def main() -> None:
     p.add_argument("--crash_at", default="")
     p.add_argument("--hang_at", default="")
     p.add_argument("--silent_at", default="")
+    p.add_argument("--block_at", default="")
+    p.add_argument("--gate", default=None)
     p.add_argument("--dataset", default=None)
     args = p.parse_args()
 
@@ -52,6 +55,9 @@ def main() -> None:
             json.dump(rec, f)
     if tag in args.hang_at.split(","):
         time.sleep(3600)
+    if tag in args.block_at.split(",") and args.gate:
+        while not os.path.exists(args.gate):
+            time.sleep(0.02)
     time.sleep(args.sleep)
     if tag in args.crash_at.split(","):
         raise RuntimeError(f"toy crash in {tag}")
