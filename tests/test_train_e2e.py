@@ -148,3 +148,17 @@ def test_missing_model_dir_says_where_to_put_files(world, tmp_path):
                 "--epochs", 1)
     assert proc.returncode == 2
     assert str(missing) in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_ulmfit_options_accumulation_and_clipping_run(world):
+    ckpt = world["base"] / "ulmfit"
+    proc = _run("train.py", *world["common"], "--model_dir", world["model_dir"], "--checkpoint_dir", ckpt,
+                "--epochs", 2, "--learning_rate", 1e-2, "--frz_blocks", 2, "--cut_fraction", 0.1,
+                "--dis_mode", "layers", "--blocks", 1, "--factor", 2.0, "--grad_accum", 2, "--clip", 1.0)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # 2-layer classifier = 6*2 + 5 = 17 levels: epoch 1 trains the top floor(17*1/2) = 8.
+    assert "epoch 1: top 8 of 17 levels train" in proc.stderr
+    assert "epoch 2: top 17 of 17 levels train" in proc.stderr
+    # 12 micro-batches per epoch, 2 per optimizer step -> 6 steps per epoch.
+    run = json.loads((ckpt / "train_state.json").read_text(encoding="utf-8"))
+    assert [h["step"] for h in run["history"]] == [6, 12]
