@@ -17,6 +17,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from autoft.errors import AutoftError
+from autoft.finetune import _bool, check_labels, pick_device
 
 log = logging.getLogger("autoft.predict")
 
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--output_dir", type=str, default=None, help="where submission files go (default: --checkpoint_dir)")
     a("--batch_size", type=int, default=64)
     a("--max_seq_len", type=int, default=None, help="default: the value the model was trained with")
-    a("--use_gpu", type=str, default=None, help="True/False (default: GPU when Paddle has one)")
+    a("--use_gpu", type=_bool, default=None, help="True/False (default: GPU when Paddle has one)")
     a("--score", action="store_true", help="also print test accuracy against kept-aside test labels")
     return p
 
@@ -71,8 +72,6 @@ def predict_ids(paddle, model, features, batch_size: int) -> np.ndarray:
 def run(args: argparse.Namespace) -> dict:
     """Predict per ``args``; returns {"model_dir", "predictions", "accuracy", "files"}."""
     from autoft import runtime
-    from autoft.finetune import _bool, check_labels, pick_device
-
     paddle = runtime.import_paddle()
     from autoft import checkpoint
     from autoft.data import features as feats
@@ -81,8 +80,7 @@ def run(args: argparse.Namespace) -> dict:
 
     task = load_task(args.dataset, args.data_dir)
     model_dir = find_model_dir(args.checkpoint_dir)
-    use_gpu = None if args.use_gpu is None else _bool(args.use_gpu)
-    pick_device(paddle, use_gpu, "none")
+    pick_device(paddle, args.use_gpu, "none")
     model = checkpoint.load_classifier(model_dir)
     check_labels(model.labels, task.labels, model_dir, task.name)
     tokenizer = BertTokenizer.from_dir(model_dir)

@@ -77,3 +77,16 @@ def test_find_model_dir(tmp_path):
         find_model_dir(tmp_path)
     with pytest.raises(AutoftError, match="not found"):
         find_model_dir(tmp_path / "nope")
+
+
+def test_amp_is_ignored_with_a_warning_on_cpu(caplog):
+    from autoft.runtime import import_paddle
+
+    paddle = import_paddle()
+    if paddle.is_compiled_with_cuda():
+        pytest.skip("a CUDA build picks the GPU")
+    with caplog.at_level("WARNING", logger="autoft.finetune"):
+        assert finetune.pick_device(paddle, None, "fp16") == "cpu"
+    assert "--amp=fp16 ignored on CPU" in caplog.text
+    with pytest.raises(AutoftError, match="--use_gpu=True"):
+        finetune.pick_device(paddle, True, "none")

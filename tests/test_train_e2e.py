@@ -29,9 +29,10 @@ def _write_split(path: Path, rng, n: int, labels=("pos", "neg")):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _run(script, *args, timeout=240):
+def _run(script, *args, timeout=240, env_extra=None):
     env = dict(os.environ)
     env.pop("PaddleHub_AutoDL_Trial_ID", None)
+    env.update(env_extra or {})
     proc = subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     return proc
@@ -119,9 +120,15 @@ def test_predict_writes_submission_and_scores(world):
 
 def test_warm_start_begins_from_saved_weights(world):
     ckpt = world["base"] / "warm"
-    proc = _run("train.py", *world["common"], "--model_path", world["saved"], "--checkpoint_dir", ckpt,
-                "--epochs", 1, "--learning_rate", 1e-4, "--blocks", 16, "--factor", 1.1)
+    results = world["base"] / "results.txt"
+    # As a tuner trial (populationbased evaluator: --epochs=1 --model_path DIR), reporting
+    # through the trial's result file.
+    proc = _run("train.py", "--epochs=1", "--model_path", world["saved"], *world["common"], "--checkpoint_dir",
+                ckpt, "--learning_rate=1e-4", "--blocks=16", "--factor=1.1",
+                env_extra={"PaddleHub_AutoDL_Trial_ID": "r1i0", "AUTOFT_RESULT_FILE": str(results)})
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert results.read_text(encoding="utf-8") == f"r1i0\t{_state(ckpt / 'best_model')['score']!r}\n"
+    assert "final result:" not in proc.stderr
     scratch = _state(world["saved"])["first_loss"]
     warm = _state(ckpt / "best_model")["first_loss"]
     # Same seed, same first batch: only the starting weights differ.
