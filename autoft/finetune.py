@@ -322,6 +322,9 @@ def train(args: argparse.Namespace) -> dict:
     if not task.has_labels("dev"):
         raise AutoftError(f"{task.data_dir}: the dev split has no labels; train.py needs them to pick the best model")
     model, tokenizer, vocab_file, how = build_model(args, task)
+    if args.max_seq_len > model.config.max_position_embeddings:
+        raise AutoftError(f"--max_seq_len {args.max_seq_len}: the model has only "
+                          f"{model.config.max_position_embeddings} positions (max_position_embeddings)")
     cache = not args.no_cache
     train_set = subset(feats.encode_split(task, "train", tokenizer, args.max_seq_len, cache=cache),
                        args.max_train_examples)

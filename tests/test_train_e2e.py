@@ -169,3 +169,9 @@ def test_ulmfit_options_accumulation_and_clipping_run(world):
     # 12 micro-batches per epoch, 2 per optimizer step -> 6 steps per epoch.
     run = json.loads((ckpt / "train_state.json").read_text(encoding="utf-8"))
     assert [h["step"] for h in run["history"]] == [6, 12]
+
+
+def test_max_seq_len_beyond_the_model_is_a_clear_error(world):
+    proc = _run("train.py", "--dataset", "custom", "--data_dir", world["data"], "--model_dir", world["model_dir"],
+                "--max_seq_len", 64)
+    assert proc.returncode == 2 and "only 32 positions" in proc.stderr and "Traceback" not in proc.stderr
