@@ -18,7 +18,7 @@ if [ ! -f "$stamp" ]; then
   python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
   python -m pip install -q -r "$req" 2>&1 | grep -v "is ignored" || true
   python -m pip install -q --no-deps -e . 2>&1 | grep -v "is ignored" || true
-  python -c "import paddle, tokenizers, safetensors, cma, yaml, tqdm, snownlp" \
+  python -W ignore -c "import paddle, tokenizers, safetensors, cma, yaml, tqdm, snownlp" \
     || { echo "setup failed: dependencies did not import" >&2; exit 1; }
   touch "$stamp"
 fi
