@@ -57,3 +57,12 @@ def test_best_model_copy_reports_a_best_trial_that_saved_nothing(tmp_path):
     note = output.copy_best_model(records[0], tmp_path)
     assert (tmp_path / "best_model" / "w.bin").read_bytes() == b"123" and "best_model" in note
     assert output.copy_best_model(None, tmp_path).startswith("No best model")
+
+
+def test_best_model_copy_says_why_a_model_on_another_node_is_unavailable(tmp_path):
+    # A Ray trial that ran on another node without a shared output_dir: its model dir is not here.
+    rec = trial(0, 0.8, model_dir=tmp_path / "round0" / "model-0")
+    rec["note"] = "its --saved_params_dir ... is not on this machine (the trial ran on ray:node2/cpu1)"
+    note = output.copy_best_model(rec, tmp_path)
+    assert note.startswith("No best model (unavailable)") and "ray:node2" in note
+    assert not (tmp_path / "best_model").exists()

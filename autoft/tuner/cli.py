@@ -5,7 +5,7 @@
 
 Flags and defaults are PaddleHub's (../shared/reference/autofinetune.md §1); trailing
 ``key value`` pairs reach every trial as ``--key=value``. Additions: --resume, --cpu_slots,
---trials_per_gpu, --seed, --trial_timeout, --python.
+--trials_per_gpu, --seed, --trial_timeout, --python, --backend ray / --ray_address.
 """
 
 from __future__ import annotations
@@ -58,6 +58,11 @@ def build_parser(prog: str = "hub autofinetune") -> argparse.ArgumentParser:
     a.add_argument("--trial_timeout", type=float, default=None, metavar="SECONDS",
                    help="kill a trial after this many seconds (it counts as FAILED); default none")
     a.add_argument("--python", default=sys.executable, help="interpreter for the trials (default: this one)")
+    a.add_argument("--backend", default="local", choices=("local", "ray"),
+                   help="local: a pool of slots on this machine (default); ray: Ray schedules the trials "
+                   "(pip install 'autoft[ray]')")
+    a.add_argument("--ray_address", default=None, metavar="auto|HOST:PORT",
+                   help="with --backend ray: join this cluster (`ray start --head`); default: start a local Ray")
     p.add_argument("opts", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p
 
@@ -119,12 +124,28 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
 
     from autoft.tuner.devices import plan_slots
 
-    slots = plan_slots(args.gpu, args.cpu_slots, args.trials_per_gpu)
+    if args.backend == "ray":
+        from autoft.tuner.ray_backend import import_ray
+
+        import_ray()  # the install hint before anything else happens
+        if args.cpu_slots is not None and args.cpu_slots < 1:
+            raise AutoftError(f"--cpu_slots must be at least 1, found {args.cpu_slots}")
+        if args.trials_per_gpu < 1:
+            raise AutoftError(f"--trials_per_gpu must be at least 1, found {args.trials_per_gpu}")
+        if args.gpu is not None:
+            print(f"note: --gpu={args.gpu} is ignored with --backend ray: Ray assigns each trial a GPU "
+                  f"(1/--trials_per_gpu of one) on whichever node has it free.", file=sys.stderr)
+        slots = []
+    else:
+        if args.ray_address is not None:
+            raise AutoftError(f"--ray_address {args.ray_address} needs --backend ray")
+        slots = plan_slots(args.gpu, args.cpu_slots, args.trials_per_gpu)
     cfg = SearchConfig(
         script=script, param_file=args.param_file, popsize=args.popsize, rounds=args.round,
         output_dir=Path(output_dir), evaluator=EVALUATORS[evaluator], tuning_strategy=strategy,
         options=options, slots=slots, seed=args.seed, resume=args.resume, trial_timeout=args.trial_timeout,
-        python=args.python,
+        python=args.python, backend=args.backend, ray_address=args.ray_address, cpu_slots=args.cpu_slots,
+        trials_per_gpu=args.trials_per_gpu,
         # For the "continue with" hint: flags go right after the script, before the trailing options.
         command=[prog, script, *([] if args.resume else ["--resume"]),
                  *([] if args.output_dir else ["--output_dir", output_dir]), *rest],

@@ -84,6 +84,8 @@ def copy_best_model(best: Optional[Record], output_dir: Path) -> str:
     if best is None:
         return "No best model: no trial succeeded."
     src = Path(best["model_dir"])
+    if not src.exists() and best.get("note"):  # e.g. it ran on another node without a shared filesystem
+        return f"No best model (unavailable): the best trial (round {best['round']}, trial {best['idx']}): {best['note']}."
     if not src.is_dir() or not any(src.iterdir()):
         return (f"No best model: the best trial (round {best['round']}, trial {best['idx']}) saved nothing "
                 f"to {src}.")

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Protocol, Sequence
 
 from autoft.report import RESULT_FILE_ENV, TRIAL_ID_ENV, read_reported
 from autoft.tuner.devices import Slot
@@ -57,6 +57,48 @@ class TrialOutcome:
     reason: str
     seconds: float
     slot: str
+    note: str = ""  # a warning that does not fail the trial (e.g. its model dir is not on this machine)
+
+
+class TrialBackend(Protocol):
+    """What the search loop needs from where trials run: the local pool (TrialPool) or Ray (RayPool).
+
+    ``run`` starts every spec, calls ``on_finish`` in the caller's thread as each one ends, and
+    returns when all have; on any exception (KeyboardInterrupt included) it stops the running
+    trials before re-raising. ``close`` releases the backend (called once, at the end).
+    """
+
+    def describe(self) -> str: ...
+
+    def run(self, specs: Sequence[TrialSpec], on_finish: Callable[[TrialOutcome], None]) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def log_header(spec: TrialSpec, where: str, devices: Dict[str, str]) -> bytes:
+    """The first two lines of a trial's log: where it runs (with its device variables) and its command."""
+    dev = " ".join(f"{k}={v!r}" for k, v in devices.items())
+    return f"# autofinetune trial {spec.number} on {where} ({dev})\n# {shlex.join(spec.argv)}\n".encode()
+
+
+def classify(spec: TrialSpec, returncode: Optional[int], timed_out: bool, score: Optional[float], seconds: float,
+             slot: str, timeout: Optional[float], launch_error: str = "") -> TrialOutcome:
+    """OK only if the trial exited 0 and reported a score; otherwise FAILED with the reason."""
+    if launch_error:
+        reason = launch_error
+    elif timed_out:
+        reason = f"timed out after {timeout:g}s (--trial_timeout); process group killed"
+    elif returncode != 0:
+        rc = returncode if returncode is not None else -9
+        how = f"killed by signal {-rc} ({_signal_name(-rc)})" if rc < 0 else f"exit code {rc}"
+        reason = f"crashed: {how}" + (f" (after reporting {score!r})" if score is not None else "")
+    elif score is None:
+        reason = "exited 0 but never called report_final_result"
+    else:
+        return TrialOutcome(spec, OK, score, "", seconds, slot)
+    return TrialOutcome(spec, FAILED, None, reason, seconds, slot)
 
 
 @dataclass
@@ -95,6 +137,10 @@ class TrialPool:
         self._running: Dict[int, _Running] = {}  # keyed by pid
 
     # ---- public ---------------------------------------------------------------------------------
+    def describe(self) -> str:
+        """Where the trials run, for the start banner."""
+        return f"{len(self.slots)} slot(s) ({', '.join(s.name for s in self.slots)})"
+
     def run(self, specs: Sequence[TrialSpec], on_finish: Callable[[TrialOutcome], None]) -> None:
         """Run all ``specs`` in order, at most len(slots) at once; ``on_finish`` is called in this thread.
 
@@ -160,9 +206,7 @@ class TrialPool:
         except FileNotFoundError:
             pass
         with open(spec.log_path, "wb") as log:
-            devices = " ".join(f"{k}={v!r}" for k, v in slot.env.items())
-            log.write(f"# autofinetune trial {spec.number} on {slot.name} ({devices})\n".encode())
-            log.write(f"# {shlex.join(spec.argv)}\n".encode())
+            log.write(log_header(spec, slot.name, slot.env))
             log.flush()
             started = time.monotonic()
             # The CLI checked the interpreter and script exist, so an OSError here is not the user's.
@@ -198,21 +242,14 @@ class TrialPool:
                     _signal_group(r.proc.pid, signal.SIGKILL)
             return None
 
+    def close(self) -> None:
+        """Nothing to release: every trial is reaped by ``run`` or ``stop``."""
+
     def _outcome(self, r: _Running) -> TrialOutcome:
         seconds = (r.ended or time.monotonic()) - r.started
-        rc = r.proc.returncode
         score = read_reported(r.spec.result_file, r.spec.trial_id)
-        slot = self.slots[r.slot_index].name
-        if r.timed_out:
-            reason = f"timed out after {self.timeout:g}s (--trial_timeout); process group killed"
-        elif rc != 0:
-            how = f"killed by signal {-rc} ({_signal_name(-rc)})" if rc < 0 else f"exit code {rc}"
-            reason = f"crashed: {how}" + (f" (after reporting {score!r})" if score is not None else "")
-        elif score is None:
-            reason = "exited 0 but never called report_final_result"
-        else:
-            return TrialOutcome(r.spec, OK, score, "", seconds, slot)
-        return TrialOutcome(r.spec, FAILED, None, reason, seconds, slot)
+        return classify(r.spec, r.proc.returncode, r.timed_out, score, seconds, self.slots[r.slot_index].name,
+                        self.timeout)
 
     def _write_running_file(self) -> None:
         if self.running_file is None:
@@ -236,12 +273,14 @@ def kill_orphans(running_file: Path) -> List[int]:
         return []
     killed = []
     for e in entries:
-        pid = int(e.get("pid", 0))
+        pid = int(e.get("pid") or 0)  # 0: a trial on a Ray worker (Ray ends those with the driver)
+        if pid <= 0:
+            continue
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
         except OSError:
             continue
-        if pid > 0 and str(e.get("model_dir", "\0")) in cmdline:
+        if str(e.get("model_dir", "\0")) in cmdline:
             _signal_group(pid, signal.SIGKILL)
             killed.append(pid)
     for pid in killed:  # wait until they are gone, so they cannot write into re-run trials' dirs

@@ -22,7 +22,7 @@ from autoft.errors import AutoftError
 from autoft.tuner import output
 from autoft.tuner.devices import Slot
 from autoft.tuner.journal import JOURNAL_NAME, Journal
-from autoft.tuner.runner import OK, TrialOutcome, TrialPool, TrialSpec, kill_orphans
+from autoft.tuner.runner import OK, TrialBackend, TrialOutcome, TrialPool, TrialSpec, kill_orphans
 
 EVALUATORS = {"fulltrail": "fulltrail", "populationbased": "populationbased", "modelbased": "populationbased"}
 RUNNING_NAME = ".running.json"
@@ -46,6 +46,20 @@ class SearchConfig:
     trial_timeout: Optional[float] = None
     python: str = sys.executable
     command: List[str] = field(default_factory=list)  # the command that resumes this search
+    backend: str = "local"  # local | ray
+    ray_address: Optional[str] = None  # None: a local Ray started by the tuner
+    cpu_slots: Optional[int] = None  # for the Ray backend (the local pool has them as slots)
+    trials_per_gpu: int = 1
+
+
+def make_backend(cfg: SearchConfig, out: Path) -> TrialBackend:
+    """The local pool of slots, or Ray (``--backend ray``); both run trials the same way."""
+    if cfg.backend == "ray":
+        from autoft.tuner.ray_backend import RayPool
+
+        return RayPool(cfg.ray_address, cfg.cpu_slots, cfg.trials_per_gpu, timeout=cfg.trial_timeout,
+                       running_file=out / RUNNING_NAME)
+    return TrialPool(cfg.slots, timeout=cfg.trial_timeout, running_file=out / RUNNING_NAME)
 
 
 def _trial_argv(cfg: SearchConfig, model_dir: Path, hparams: Dict[str, Any], donor: Optional[str]) -> List[str]:
@@ -83,6 +97,15 @@ def _hparams_line(hparams: Dict[str, Any]) -> str:
 
 def run_search(cfg: SearchConfig) -> int:
     """Run (or resume) a search; returns the exit code (0, or 1 when no trial succeeded)."""
+    backends: List[TrialBackend] = []  # made inside once the configuration is checked; closed here
+    try:
+        return _search(cfg, backends)
+    finally:
+        for backend in backends:
+            backend.close()
+
+
+def _search(cfg: SearchConfig, backends: List[TrialBackend]) -> int:
     from autoft.search import SearchSpace, make_strategy
 
     space = SearchSpace.load(cfg.param_file)
@@ -106,6 +129,7 @@ def run_search(cfg: SearchConfig) -> int:
         seed = stored["seed"]
         for rec in trials:
             done[(rec["round"], rec["idx"])] = rec
+        backends.append(make_backend(cfg, out))
         killed = kill_orphans(out / RUNNING_NAME)
         print(f"Resuming {journal_path}: {len(done)} finished trial(s) in the journal"
               + (f"; killed {len(killed)} trial process(es) left by the previous run" if killed else "") + ".")
@@ -119,11 +143,11 @@ def run_search(cfg: SearchConfig) -> int:
         # The strategy is built before anything is written, so a refused configuration
         # (e.g. HAZero with one hyper-parameter) leaves no half-made output dir behind.
         make_strategy(cfg.tuning_strategy, space.init_point(), cfg.popsize, seed)
+        backends.append(make_backend(cfg, out))  # e.g. Ray unreachable: refused before anything is written
         out.mkdir(parents=True, exist_ok=True)
         journal = Journal.create(journal_path, {**header, "seed": seed})
     strategy = make_strategy(cfg.tuning_strategy, space.init_point(), cfg.popsize, seed)
-
-    pool = TrialPool(cfg.slots, timeout=cfg.trial_timeout, running_file=out / RUNNING_NAME)
+    pool = backends[0]
     live = output.LiveOutputs(out, space.names, cfg.popsize, space=space,
                               title=f"autofinetune {Path(cfg.script).name}: {cfg.tuning_strategy} / {cfg.evaluator}")
     if done:  # a resumed search shows its journaled trials right away
@@ -133,13 +157,14 @@ def run_search(cfg: SearchConfig) -> int:
     total = cfg.popsize * cfg.rounds
     print("PaddleHub Autofinetune starts.")
     print(f"{cfg.tuning_strategy} / {cfg.evaluator}: {cfg.rounds} round(s) x {cfg.popsize} trial(s) on "
-          f"{len(cfg.slots)} slot(s) ({', '.join(s.name for s in cfg.slots)}), seed {seed}, output {out}")
+          f"{pool.describe()}, seed {seed}, output {out}")
     from tqdm import tqdm
 
     bar = tqdm(total=total, unit="trial", dynamic_ncols=True, disable=None, file=sys.stderr)
     bar.update(min(total, len(done)))
     stopped_early = ""
     planned: Dict[int, Dict[str, Any]] = {}  # trial number -> what was asked, until it finishes
+    noted: List[str] = []
     try:
         for k in range(cfg.rounds):
             if strategy.should_stop():
@@ -176,6 +201,8 @@ def run_search(cfg: SearchConfig) -> int:
                 rec = {"round": s.round, "idx": s.idx, "trial": s.number, **planned[s.number],
                        "score": o.score, "status": o.status, "reason": o.reason, "seconds": round(o.seconds, 3),
                        "log": str(s.log_path), "model_dir": str(s.model_dir), "slot": o.slot}
+                if o.note:
+                    rec["note"] = o.note
                 journal.append(rec)
                 done[(s.round, s.idx)] = rec
                 live.trial_finished(list(done.values()))
@@ -185,6 +212,9 @@ def run_search(cfg: SearchConfig) -> int:
                 else:
                     msg = (f"round {s.round} trial {s.idx}: FAILED, {o.reason}; see {s.log_path}  "
                            f"({_hparams_line(rec['hparams'])})")
+                if o.note and not noted:  # e.g. no shared filesystem: say it once, not per trial
+                    msg += f"\n  note: {o.note}"
+                    noted.append(o.note)
                 bar.write(msg, file=sys.stdout)
                 bar.update(1)
 

@@ -1,0 +1,98 @@
+"""``--backend ray``: the real CLI in a subprocess runs the toy search on a local Ray the tuner
+starts itself, and must leave the same journal, trials.csv and best_model as the local pool
+(same seed -> same points, statuses and scores), with a crash and a timeout isolated, logs
+and result files brought back to the output dir, and a resume across two Ray sessions."""
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.test_tuner_cli import SPACE_YAML, TOY, assert_clean_error, run_cli
+from tests.test_tuner_search import read_journal
+
+# Trial 1 of round 0 crashes, trial 1 of round 1 hangs until --trial_timeout kills it.
+FLAGS = ["--cpu_slots", "2", "--popsize", "2", "--seed", "5", "--trial_timeout", "2"]
+TRAILING = ["crash_at", "r0i1", "hang_at", "r1i1"]
+VOLATILE = {"seconds", "log", "model_dir", "model_path", "slot"}  # paths and timings differ between runs
+
+
+def comparable(trials):
+    return [{k: v for k, v in t.items() if k not in VOLATILE} for t in sorted(trials, key=lambda t: t["trial"])]
+
+
+def test_ray_backend_matches_the_local_pool_isolates_failures_and_resumes(tmp_path):
+    pytest.importorskip("ray", reason="--backend ray needs the optional ray package (pip install 'autoft[ray]')")
+    (tmp_path / "hp.yaml").write_text(SPACE_YAML)
+    base = [TOY, "--param_file", "hp.yaml", *FLAGS]
+    local = run_cli([*base, "--output_dir", "local", "--round", "2", *TRAILING], tmp_path, timeout=300)
+    assert local.returncode == 0, local.stderr
+
+    first = run_cli([*base, "--output_dir", "ray", "--round", "1", "--backend", "ray", *TRAILING], tmp_path,
+                    timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "a local Ray on this machine" in first.stdout and "num_cpus=1 each" in first.stdout
+    resumed = run_cli([*base, "--output_dir", "ray", "--round", "2", "--resume", "--backend", "ray", *TRAILING],
+                      tmp_path, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Resuming" in resumed.stdout and "2 finished trial(s)" in resumed.stdout
+
+    ray_out, local_out = tmp_path / "ray", tmp_path / "local"
+    ray_header, ray_trials = read_journal(ray_out / "journal.jsonl")
+    local_header, local_trials = read_journal(local_out / "journal.jsonl")
+    assert {**ray_header, "rounds": 2} == local_header  # the header keeps the first run's --round
+    assert comparable(ray_trials) == comparable(local_trials)  # same points, statuses, reasons, scores
+    assert [t["status"] for t in sorted(ray_trials, key=lambda t: t["trial"])] == ["OK", "FAILED", "OK", "FAILED"]
+    assert all(t["slot"].startswith("ray:") for t in ray_trials)
+
+    # trials.csv: same header and rows but for paths and timings.
+    def rows(out):
+        table = list(csv.DictReader((out / "trials.csv").open()))
+        return [{k: v for k, v in r.items() if k not in VOLATILE} for r in table], list(table[0])
+
+    assert rows(ray_out) == rows(local_out)
+    by_key = {(t["round"], t["idx"]): t for t in ray_trials}
+    assert "exit code 1" in by_key[0, 1]["reason"] and "timed out after 2s" in by_key[1, 1]["reason"]
+
+    # What happened on the worker came back to the head's round directories.
+    crash_log = (ray_out / "round0" / "log-1.info").read_text()
+    assert crash_log.startswith("# autofinetune trial 1 on ray:") and "RuntimeError: toy crash in r0i1" in crash_log
+    assert "CUDA_VISIBLE_DEVICES=''" in crash_log.splitlines()[0]
+    ok = by_key[0, 0]
+    assert (ray_out / "round0" / "result-0.txt").read_text() == f"{ray_out.resolve()}#0\t{ok['score']!r}\n"
+    # populationbased: round 1 warm-started from round 0's best (its log header holds the command).
+    assert f"--model_path {ray_out.resolve() / 'round0' / 'model-0'}" in (ray_out / "round1" / "log-0.info").read_text()
+
+    # best_model: the same winner, copied from the trial's model dir.
+    ray_best = json.loads((ray_out / "best_model" / "model.json").read_text())
+    local_best = json.loads((local_out / "best_model" / "model.json").read_text())
+    assert (ray_best["values"], ray_best["score"]) == (local_best["values"], local_best["score"])
+
+    # The timed-out trial's process is gone (killed on the worker with its process group).
+    hung_dir = str(ray_out.resolve() / "round1" / "model-1")
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                assert hung_dir not in (proc / "cmdline").read_bytes().decode("utf-8", "replace")
+            except OSError:
+                pass
+
+
+def test_backend_ray_without_ray_installed_says_how_to_install(tmp_path):
+    (tmp_path / "hp.yaml").write_text(SPACE_YAML)
+    # sys.modules["ray"] = None makes `import ray` fail as if the package were absent.
+    code = ("import sys; sys.modules['ray'] = None; from autoft.tuner.cli import main; "
+            "sys.argv[0] = 'autofinetune'; main()")
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code, str(TOY), "--param_file", "hp.yaml", "--cpu_slots", "2",
+                           "--backend", "ray", "--output_dir", "out"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ))
+    assert_clean_error(proc, "--backend ray needs the ray package", "pip install 'autoft[ray]'")
+    assert not (tmp_path / "out").exists()
+
+    stray = run_cli([TOY, "--param_file", "hp.yaml", "--cpu_slots", "1", "--ray_address", "auto"], tmp_path)
+    assert_clean_error(stray, "--ray_address auto needs --backend ray")
