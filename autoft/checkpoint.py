@@ -25,6 +25,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from autoft import atomic
 from autoft.errors import AutoftError
 from autoft.paths import models_home
 
@@ -267,9 +268,7 @@ def save_pretrained(
     emb = next(n for n in state if n.endswith("embeddings.word_embeddings.weight"))
     check_vocab(vocab_file, state[emb].shape[0], f"the model being saved ({emb})")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    tmp = atomic.temp_sibling(out_dir)
     tmp.mkdir()
     try:
         config = {**model.config.to_dict(), "autoft_format": FORMAT_VERSION}
@@ -284,24 +283,11 @@ def save_pretrained(
             _write_json(tmp / LABELS, list(labels))
         if extra is not None:
             _write_json(tmp / TRAIN_STATE, extra)
-        _replace_dir(tmp, out_dir)
+        atomic.replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Rename ``new`` to ``target``; an existing ``target`` is moved aside first, then deleted."""
-    if target.exists() or target.is_symlink():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(target, old)
-        os.replace(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)
 
 
 # --------------------------------------------------------------------------- loading

@@ -19,7 +19,6 @@ import argparse
 import json
 import logging
 import math
-import os
 import random
 import shutil
 import sys
@@ -31,6 +30,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from autoft import atomic
 from autoft.errors import AutoftError
 
 log = logging.getLogger("autoft.finetune")
@@ -281,25 +281,6 @@ class Scalars:
             self.writer.close()
 
 
-def write_json_atomic(path: Path, data) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def copy_dir_atomic(src: Path, dst: Path) -> None:
-    """Replace ``dst`` by a copy of ``src`` (copy to a sibling temp dir, then rename)."""
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f"{dst.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    shutil.copytree(src, tmp)
-    if dst.exists():
-        shutil.rmtree(dst)
-    os.replace(tmp, dst)
-
-
 # ---------------------------------------------------------------- the run
 
 
@@ -455,10 +436,10 @@ def train(args: argparse.Namespace) -> dict:
              state["epoch"], state["step"], state["elapsed_seconds"], best_dir)
     # The whole run (every evaluation) beside best_model/, whose own train_state.json stops
     # at the evaluation that produced it.
-    write_json_atomic(ckpt_dir / "train_state.json", dict(state, hparams=hparams, dataset=args.dataset,
+    atomic.write_json(ckpt_dir / "train_state.json", dict(state, hparams=hparams, dataset=args.dataset,
                                                           best_dir=str(best_dir)))
     if args.saved_params_dir:
-        copy_dir_atomic(best_dir, Path(args.saved_params_dir))
+        atomic.copy_dir(best_dir, Path(args.saved_params_dir))
         log.info("best model copied to %s", args.saved_params_dir)
     if tmp_ckpt is not None:
         shutil.rmtree(tmp_ckpt, ignore_errors=True)

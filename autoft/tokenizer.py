@@ -11,24 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
+from autoft import atomic
 from autoft.errors import AutoftError, where
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _REQUIRED = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def read_vocab(vocab_file) -> Tuple[dict, bytes]:
@@ -228,9 +221,9 @@ class BertTokenizer:
         """Write vocab.txt (byte-identical, so vocab_hash is kept) and tokenizer_config.json."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        _atomic_write_bytes(d / "vocab.txt", self._vocab_bytes)
+        atomic.write_bytes(d / "vocab.txt", self._vocab_bytes)
         config = {"do_lower_case": self.do_lower_case}
-        _atomic_write_bytes(
+        atomic.write_bytes(
             d / "tokenizer_config.json", (json.dumps(config, indent=2) + "\n").encode("utf-8")
         )
 

@@ -53,17 +53,6 @@ def test_subset_is_fixed_and_keeps_order():
     assert finetune.subset(f, 0) is f and finetune.subset(f, 500) is f
 
 
-def test_copy_dir_atomic_replaces(tmp_path):
-    src, dst = tmp_path / "src", tmp_path / "dst"
-    src.mkdir()
-    (src / "a.txt").write_text("new")
-    dst.mkdir()
-    (dst / "old.txt").write_text("old")
-    finetune.copy_dir_atomic(src, dst)
-    assert sorted(p.name for p in dst.iterdir()) == ["a.txt"]
-    assert not any(".tmp-" in p.name for p in tmp_path.iterdir())
-
-
 def test_find_model_dir(tmp_path):
     from autoft.predict import find_model_dir
 

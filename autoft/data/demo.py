@@ -21,11 +21,11 @@ import os
 import re
 import shutil
 import unicodedata
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from autoft import atomic
 from autoft.data.custom import CustomTask
 from autoft.data.tasks import iter_lines
 from autoft.errors import AutoftError, where
@@ -170,14 +170,13 @@ def build_demo(directory=None, force: bool = False) -> dict:
     files[MARKER] = (json.dumps(marker, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = atomic.temp_sibling(target)
     tmp.mkdir()
     for name, data in files.items():
         (tmp / name).write_bytes(data)
     old = None
     if target.exists():
-        old = target.with_name(f"{target.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        old = atomic.temp_sibling(target, "old")
         os.replace(target, old)
     try:
         os.replace(tmp, target)

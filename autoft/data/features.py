@@ -11,10 +11,9 @@ entry cannot leave a corrupt one.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
-import os
-import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 
+from autoft import atomic
 from autoft.data.tasks import READER_VERSION, Task
 from autoft.paths import autoft_home
 
@@ -94,12 +94,10 @@ def _save(path: Path, feats: Features) -> None:
         "guids": np.array(feats.guids, dtype=np.str_),
         "meta": np.array([feats.pad_id, feats.max_seq_len], dtype=np.int64),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # pid + random suffix: parallel trials (or threads) writing the same entry never share a temp file.
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    buf = io.BytesIO()  # a file object: np.savez would append ".npz" to a name
+    np.savez(buf, **arrays)
+    # Parallel trials may write the same entry: each writer has its own temp file.
+    atomic.write_bytes(path, buf.getvalue())
 
 
 def _load(path: Path) -> Optional[Features]:

@@ -9,21 +9,15 @@ JSON-lines form with the test file's id (or line index). The 2019 leaderboard to
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import zipfile
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from autoft import atomic
 from autoft.data.tasks import Task
 from autoft.errors import AutoftError, where
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _json_id(guid: str):
@@ -65,15 +59,15 @@ def write_submission(task: Task, guids: Sequence[str], label_strings: Sequence[s
         lines.append(json.dumps(row, ensure_ascii=False))
     data = ("\n".join(lines) + "\n").encode("utf-8")
     json_path = out / json_name(task)
-    _atomic_write(json_path, data)
+    atomic.write_bytes(json_path, data)
     zip_path = out / zip_name(task)
-    tmp = zip_path.with_name(f"{zip_path.name}.tmp-{os.getpid()}")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
         # A fixed timestamp keeps the zip byte-identical for identical predictions.
         info = zipfile.ZipInfo(json_path.name, date_time=(2019, 11, 27, 0, 0, 0))
         info.compress_type = zipfile.ZIP_DEFLATED
         z.writestr(info, data)
-    os.replace(tmp, zip_path)
+    atomic.write_bytes(zip_path, buf.getvalue())
     return [json_path, zip_path]
 
 
@@ -81,7 +75,7 @@ def write_legacy(task: Task, label_strings: Sequence[str], out_dir) -> Path:
     """Write ``<dataset>_predict.txt``: one label per line in test-file order (2019 format)."""
     _check_lengths(task, list(range(len(label_strings))), label_strings)
     path = Path(out_dir) / legacy_name(task)
-    _atomic_write(path, "".join(f"{label}\n" for label in label_strings).encode("utf-8"))
+    atomic.write_bytes(path, "".join(f"{label}\n" for label in label_strings).encode("utf-8"))
     return path
 
 
