@@ -147,14 +147,24 @@ def _read_tail(path: str, limit: int) -> bytes:
         return f"# [log cut: first {size - limit} bytes dropped]\n".encode() + f.read()
 
 
-def _die_with_parent() -> None:
-    # If the Ray worker is killed hard, the trial gets SIGKILL instead of running on unowned.
+def _load_prctl():
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux/glibc: no parent-death signal
+        return None
+
+
+# Resolved at import, not in the forked child: a Ray worker has many threads, so the child must
+# not dlopen (locks) between fork and exec; calling an already-resolved function is safe enough.
+_PRCTL = _load_prctl()
+
+
+def _die_with_parent() -> None:
+    # If the Ray worker is killed hard, the trial gets SIGKILL instead of running on unowned.
+    if _PRCTL is not None:
+        _PRCTL(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
 
 
 def _signal_group(pid: int, sig: int) -> None:
