@@ -203,7 +203,9 @@ class RayPool:
         quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING"}
         try:
             if address is None:
-                ray.init(num_cpus=usable_cores(), **quiet)
+                # "local": always a private instance, even when RAY_ADDRESS or a `ray start` cluster
+                # (/tmp/ray/ray_current_cluster) exists; joining one is what --ray_address is for.
+                ray.init(address="local", num_cpus=usable_cores(), **quiet)
                 self.where = "a local Ray on this machine"
             else:
                 ray.init(address=address, **quiet)
