@@ -24,14 +24,20 @@ def temp_sibling(path: PathLike, kind: str = "tmp") -> Path:
     return path.with_name(f".{path.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
-def write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (parent directories are created)."""
+def write_bytes(path: PathLike, data: bytes, fsync: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (parent directories are created).
+
+    ``fsync``: flush the data to disk before the rename (for files a resume depends on).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_sibling(path)
     try:
         with open(tmp, "wb") as f:
             f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -39,8 +45,8 @@ def write_bytes(path: PathLike, data: bytes) -> Path:
     return path
 
 
-def write_text(path: PathLike, text: str) -> Path:
-    return write_bytes(path, text.encode("utf-8"))
+def write_text(path: PathLike, text: str, fsync: bool = False) -> Path:
+    return write_bytes(path, text.encode("utf-8"), fsync=fsync)
 
 
 def write_json(path: PathLike, data: Any) -> Path:

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from autoft import atomic
 from autoft.errors import AutoftError
 
 JOURNAL_NAME = "journal.jsonl"
@@ -62,12 +63,8 @@ class Journal:
     def create(cls, path: Path, header: Dict[str, Any]) -> Journal:
         """Start a new journal with ``header`` (written atomically)."""
         path = Path(path)
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps({"type": "header", "format": FORMAT, **header}, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        line = json.dumps({"type": "header", "format": FORMAT, **header}, sort_keys=True) + "\n"
+        atomic.write_text(path, line, fsync=True)
         return cls(path)
 
     @classmethod

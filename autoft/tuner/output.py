@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import shutil
 import threading
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import yaml
 
+from autoft import atomic
 from autoft.tuner.runner import OK
 
 Record = Dict[str, Any]
@@ -28,12 +28,6 @@ def best_record(records: Sequence[Record]) -> Optional[Record]:
     if not ok:
         return None
     return min(ok, key=lambda r: (-r["score"], r["trial"]))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def fmt_value(v: Any) -> str:
@@ -50,7 +44,7 @@ def write_trials_csv(path: Path, names: Sequence[str], records: Sequence[Record]
         w.writerow([r["round"], r["idx"], *[r["hparams"][n] for n in names],
                     "" if r["score"] is None else repr(r["score"]), r["status"], f"{r['seconds']:.2f}",
                     r["reason"], r.get("model_path") or "", r["log"], r["model_dir"]])
-    _atomic_write(Path(path), buf.getvalue())
+    atomic.write_text(path, buf.getvalue())
 
 
 def write_log_file(path: Path, names: Sequence[str], records: Sequence[Record], best: Optional[Record]) -> None:
@@ -65,7 +59,7 @@ def write_log_file(path: Path, names: Sequence[str], records: Sequence[Record], 
     lines.append("\t".join([*names, "saved_params_dir"]))
     for r in sorted(records, key=lambda r: r["trial"]):
         lines.append("\t".join([*[str(r["hparams"][n]) for n in names], r["model_dir"]]))
-    _atomic_write(Path(path), "\n".join(lines) + "\n")
+    atomic.write_text(path, "\n".join(lines) + "\n")
 
 
 def write_best_hparams(path: Path, best: Optional[Record]) -> None:
@@ -75,7 +69,7 @@ def write_best_hparams(path: Path, best: Optional[Record]) -> None:
     else:
         data = {"hparams": {k: v for k, v in best["hparams"].items()}, "score": best["score"],
                 "round": best["round"], "trial": best["idx"], "model_dir": best["model_dir"]}
-    _atomic_write(Path(path), yaml.safe_dump(data, sort_keys=False))
+    atomic.write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def copy_best_model(best: Optional[Record], output_dir: Path) -> str:
@@ -89,13 +83,7 @@ def copy_best_model(best: Optional[Record], output_dir: Path) -> str:
     if not src.is_dir() or not any(src.iterdir()):
         return (f"No best model: the best trial (round {best['round']}, trial {best['idx']}) saved nothing "
                 f"to {src}.")
-    tmp = dst.with_name(f"best_model.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    shutil.copytree(src, tmp)
-    if dst.exists():
-        shutil.rmtree(dst)
-    os.replace(tmp, dst)
+    atomic.copy_dir(src, dst)
     return f"The final best model parameters are saved as {dst} ."
 
 
@@ -249,10 +237,9 @@ def plot_search(path: Path, names: Sequence[str], records: Sequence[Record], spa
     axes[-1].set_xlabel("trial (global number; grey lines separate rounds)")
     if title:
         axes[0].set_title(title, fontsize=10)
-    path = Path(path)
-    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=90)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    atomic.write_bytes(path, buf.getvalue())
 
 
 class LiveOutputs:

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from autoft import atomic
 from autoft.errors import AutoftError
 from autoft.report import RESULT_FILE_ENV, TRIAL_ID_ENV, read_reported
 from autoft.runtime import CPU_SLOTS_ENV, usable_cores
@@ -312,7 +313,7 @@ class RayPool:
             return TrialOutcome(spec, FAILED, None, reason, 0.0, "ray")
         self._write_log(spec, res["log"])
         if res["score"] is not None:  # the head's copy of the protocol's result file
-            _atomic_write(spec.result_file, f"{spec.trial_id}\t{res['score']!r}\n".encode())
+            atomic.write_bytes(spec.result_file, f"{spec.trial_id}\t{res['score']!r}\n".encode())
         outcome = classify(spec, res["returncode"], res["timed_out"], res["score"], res["seconds"], res["where"],
                            self.timeout, launch_error=res["launch_error"])
         if outcome.status == OK and not spec.model_dir.exists() and res["host"] != socket.gethostname():
@@ -324,7 +325,7 @@ class RayPool:
 
     def _write_log(self, spec: TrialSpec, data: bytes) -> None:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(spec.log_path, data)
+        atomic.write_bytes(spec.log_path, data)
 
     def _write_running_file(self) -> None:
         if self.running_file is None:
@@ -332,10 +333,4 @@ class RayPool:
         entries: List[Dict[str, Any]] = [{"pid": 0, "trial": s.number, "model_dir": str(s.model_dir), "backend": "ray"}
                                          for s in self._refs.values()]
         self.running_file.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.running_file, json.dumps(entries).encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+        atomic.write_bytes(self.running_file, json.dumps(entries).encode())

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Protocol, Sequence
 
+from autoft import atomic
 from autoft.report import RESULT_FILE_ENV, TRIAL_ID_ENV, read_reported
 from autoft.tuner.devices import Slot
 
@@ -256,9 +257,7 @@ class TrialPool:
             return
         entries = [{"pid": r.proc.pid, "trial": r.spec.number, "model_dir": str(r.spec.model_dir)}
                    for r in self._running.values()]
-        tmp = self.running_file.with_name(f"{self.running_file.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(entries), encoding="utf-8")
-        os.replace(tmp, self.running_file)
+        atomic.write_text(self.running_file, json.dumps(entries))
 
 
 def kill_orphans(running_file: Path) -> List[int]:
