@@ -230,7 +230,9 @@ def fast_cpu_default() -> bool:
 
 
 def _needs_grad(x: paddle.Tensor, layer: nn.Layer) -> bool:
-    return paddle.is_grad_enabled() and not (
+    # Static graphs (jit export for the inference predictor) take the plain ops: the custom
+    # backward kernels are dygraph PyLayers.
+    return paddle.in_dynamic_mode() and paddle.is_grad_enabled() and not (
         x.stop_gradient and layer.weight.stop_gradient and layer.bias.stop_gradient
     )
 
@@ -347,17 +349,19 @@ class BertAttention(nn.Layer):
         return linear(ctx, self.out, fast)
 
     def _attend_split(self, qkv, mask):
-        # Heads stacked along the batch axis ([heads*B, S, D], head-major) by split+concat:
-        # plain block copies, where reshape+transpose is a permuting copy (79x slower on CPU).
+        # Heads stacked along the batch axis ([heads*B, S, D], head-major). Splitting: one
+        # transpose of [B*S, 3*heads, D] rows, whose D-long runs stay contiguous (block copies),
+        # then 3 contiguous splits: 6% faster train steps at 12/768 than 3*heads narrow splits +
+        # concats. (A [B, S, heads, D] -> [B, heads, S, D] permute is the slow one, 79x.)
         n = self.num_heads
-        parts = paddle.split(qkv, 3 * n, axis=-1)
-        q = paddle.concat(parts[:n], axis=0) * (1.0 / math.sqrt(self.head_dim))
-        k = paddle.concat(parts[n : 2 * n], axis=0)
-        v = paddle.concat(parts[2 * n :], axis=0)
+        b, s, _ = qkv.shape
+        heads = qkv.reshape([b * s, 3 * n, self.head_dim]).transpose([1, 0, 2])
+        q, k, v = (t.reshape([n * b, s, self.head_dim]) for t in paddle.split(heads, 3, axis=0))
+        q = q * (1.0 / math.sqrt(self.head_dim))
         scores = paddle.matmul(q, k, transpose_y=True) + mask  # mask already [heads*B, S, S]
         probs = dropout(F.softmax(scores, axis=-1), self.dropout, self.training, fast=True)
         ctx = paddle.matmul(probs, v)
-        return paddle.concat(paddle.split(ctx, n, axis=0), axis=-1)
+        return paddle.concat(paddle.split(ctx, n, axis=0), axis=-1)  # merge: faster than a transpose
 
     def _attend_native(self, qkv, mask):
         b, s, _ = qkv.shape
