@@ -138,9 +138,11 @@ class Task:
         else:
             have = [f for f in self.expected_files() if (self.data_dir / f).is_file()]
             found = f"found {', '.join(have)}" if have else "none found"
+        expected = self.expected_files()
+        also = "" if set(missing) >= set(expected) else f"; expected files {', '.join(expected)}"
         return (
-            f"{self.data_dir}: {self.name} data missing {', '.join(missing)}; expected files "
-            f"{', '.join(self.expected_files())} ({found}). Put them there, or pass --data_dir DIR. {self.hint}"
+            f"{self.data_dir}: {self.name} data missing {', '.join(missing)}{also} ({found}). "
+            f"Put them there, or pass --data_dir DIR. {self.hint}"
         )
 
     # -- reading ------------------------------------------------------------------------
