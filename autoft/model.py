@@ -343,12 +343,16 @@ class BertAttention(nn.Layer):
         self.out = nn.Linear(h, h, weight_attr=w, bias_attr=b)
         self.dropout = config.attention_probs_dropout_prob
 
-    def forward(self, x, mask, fast: bool):
+    def forward(self, x, mask, fast: bool, first_only: bool = False):
+        """[B, S, H] -> [B, S, H]; ``first_only``: queries of the first token only -> [B, 1, H]."""
         qkv = linear(x, self.qkv, fast)
-        ctx = self._attend_split(qkv, mask) if fast else self._attend_native(qkv, mask)
+        if fast:
+            ctx = self._attend_split(qkv, mask, first_only)
+        else:
+            ctx = self._attend_native(qkv, mask, first_only)
         return linear(ctx, self.out, fast)
 
-    def _attend_split(self, qkv, mask):
+    def _attend_split(self, qkv, mask, first_only):
         # Heads stacked along the batch axis ([heads*B, S, D], head-major). Splitting: one
         # transpose of [B*S, 3*heads, D] rows, whose D-long runs stay contiguous (block copies),
         # then 3 contiguous splits: 6% faster train steps at 12/768 than 3*heads narrow splits +
@@ -357,15 +361,20 @@ class BertAttention(nn.Layer):
         b, s, _ = qkv.shape
         heads = qkv.reshape([b * s, 3 * n, self.head_dim]).transpose([1, 0, 2])
         q, k, v = (t.reshape([n * b, s, self.head_dim]) for t in paddle.split(heads, 3, axis=0))
+        if first_only:
+            q, mask = q[:, :1], mask[:, :1]
         q = q * (1.0 / math.sqrt(self.head_dim))
-        scores = paddle.matmul(q, k, transpose_y=True) + mask  # mask already [heads*B, S, S]
+        scores = paddle.matmul(q, k, transpose_y=True) + mask  # mask already [heads*B, S_q, S]
         probs = dropout(F.softmax(scores, axis=-1), self.dropout, self.training, fast=True)
         ctx = paddle.matmul(probs, v)
         return paddle.concat(paddle.split(ctx, n, axis=0), axis=-1)  # merge: faster than a transpose
 
-    def _attend_native(self, qkv, mask):
+    def _attend_native(self, qkv, mask, first_only):
         b, s, _ = qkv.shape
         q, k, v = (t.reshape([b, s, self.num_heads, self.head_dim]) for t in paddle.split(qkv, 3, axis=-1))
+        if first_only:
+            q = q[:, :1]
+        sq = q.shape[1]
         p = self.dropout if self.training else 0.0
         mask = mask if mask.dtype == q.dtype else mask.astype(q.dtype)  # e.g. fp16 under AMP on GPU
         if USE_SDPA:  # layout [B, S, heads, D]: no transposes needed
@@ -375,7 +384,7 @@ class BertAttention(nn.Layer):
             scores = paddle.matmul(q, k, transpose_y=True) * (1.0 / math.sqrt(self.head_dim)) + mask
             probs = F.dropout(F.softmax(scores, axis=-1), p, training=self.training)
             ctx = paddle.matmul(probs, v).transpose([0, 2, 1, 3])
-        return ctx.reshape([b, s, self.num_heads * self.head_dim])
+        return ctx.reshape([b, sq, self.num_heads * self.head_dim])
 
 
 class BertLayer(nn.Layer):
@@ -393,8 +402,11 @@ class BertLayer(nn.Layer):
         self.dropout = config.hidden_dropout_prob
         self.act = config.hidden_act
 
-    def forward(self, x, mask, fast: bool):
-        a = dropout(self.attention(x, mask, fast), self.dropout, self.training, fast)
+    def forward(self, x, mask, fast: bool, first_only: bool = False):
+        """``first_only``: the output of the first token only, [B, 1, H] (keys/values still all tokens)."""
+        a = dropout(self.attention(x, mask, fast, first_only), self.dropout, self.training, fast)
+        if first_only:
+            x = x[:, :1]
         x = layer_norm(x + a, self.attention_norm, fast)
         f = linear(x, self.ffn_in, fast)
         f = F.relu(f) if self.act == "relu" else F.gelu(f, approximate=self.act == "gelu_new")
@@ -407,9 +419,10 @@ class BertEncoder(nn.Layer):
         super().__init__()
         self.layers = nn.LayerList([BertLayer(config, init) for _ in range(config.num_hidden_layers)])
 
-    def forward(self, x, mask, fast: bool):
-        for layer in self.layers:
-            x = layer(x, mask, fast)
+    def forward(self, x, mask, fast: bool, first_only: bool = False):
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x, mask, fast, first_only and i == last)
         return x
 
 
@@ -443,7 +456,13 @@ class BertModel(nn.Layer):
         self.encoder = BertEncoder(config, init)
         self.pooler = BertPooler(config, init)
 
-    def forward(self, input_ids, token_type_ids=None, attention_mask=None):
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, first_token_only: bool = False):
+        """-> (sequence_output [B, S, H], pooled [B, H]).
+
+        ``first_token_only=True``: the last layer is computed for the first ([CLS]) token only, so
+        sequence_output is [B, 1, H]; the pooled output is the same (it reads only that token),
+        at ~3/4 less work in the last layer (its FFN, output projection and norms run on one row).
+        """
         fast = fast_cpu_default() if self.fast_cpu is None else self.fast_cpu
         if token_type_ids is None:
             token_type_ids = paddle.zeros_like(input_ids)
@@ -451,7 +470,7 @@ class BertModel(nn.Layer):
             attention_mask = paddle.ones_like(input_ids)
         x = self.embeddings(input_ids, token_type_ids, fast)
         mask = attention_mask_for(attention_mask, self.config.num_attention_heads, fast, x.dtype)
-        x = self.encoder(x, mask, fast)
+        x = self.encoder(x, mask, fast, first_token_only)
         return x, self.pooler(x, fast)
 
     def levels(self) -> list[list[str]]:
@@ -494,7 +513,8 @@ class BertForSequenceClassification(nn.Layer):
         self.classifier = nn.Linear(config.hidden_size, len(self.labels), weight_attr=w, bias_attr=b)
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None):
-        _, pooled = self.bert(input_ids, token_type_ids, attention_mask)
+        # The head reads only the pooled [CLS] output: the last layer skips the other tokens.
+        _, pooled = self.bert(input_ids, token_type_ids, attention_mask, first_token_only=True)
         fast = fast_cpu_default() if self.bert.fast_cpu is None else self.bert.fast_cpu
         return linear(dropout(pooled, self.dropout, self.training, fast), self.classifier, fast)
 

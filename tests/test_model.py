@@ -353,3 +353,34 @@ def test_classifier_around_an_existing_encoder_initialises_only_the_head():
     assert float(m.classifier.weight.abs().max()) > 0  # the head got BERT's random init
     with pytest.raises(AutoftError, match="encoder's config"):
         BertForSequenceClassification(tiny_config(hidden_size=32), ["a"], bert=enc)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_first_token_only_gives_the_full_models_pooled_output_and_gradients(fast):
+    # The classifier computes its last layer for [CLS] only; the pooled output, the logits and
+    # every gradient must equal those of the full computation.
+    paddle.seed(5)
+    m = BertForSequenceClassification(tiny_config(num_hidden_layers=2, hidden_size=32), ["a", "b", "c"])
+    m.eval()
+    m.bert.fast_cpu = fast
+    ids, types, mask = (t(a) for a in batch(seed=2))
+    results = []
+    for first_only in (False, True):
+        m.clear_gradients()
+        seq, pooled = m.bert(ids, types, mask, first_token_only=first_only)
+        logits = m.classifier(pooled)
+        ((logits**2).mean() + pooled.sum()).backward()
+        grads = {n: p.grad.numpy().copy() for n, p in m.named_parameters() if p.grad is not None}
+        results.append((seq.numpy(), pooled.numpy(), logits.numpy(), grads))
+    (seq_full, pooled_full, logits_full, g_full), (seq_cls, pooled_cls, logits_cls, g_cls) = results
+    assert seq_full.shape == (3, 9, 32) and seq_cls.shape == (3, 1, 32)
+    _assert_close(seq_cls, seq_full[:, :1], "first token")
+    _assert_close(pooled_cls, pooled_full, "pooled")
+    _assert_close(logits_cls, logits_full, "logits")
+    with paddle.no_grad():
+        _assert_close(m(ids, types, mask).numpy(), logits_full, "classifier forward")
+    # Every parameter that influences the pooled output gets a gradient, equal to the full one's.
+    assert set(g_cls) == set(g_full) and len(g_full) == len(list(m.parameters()))
+    for n in g_full:
+        _assert_close(g_cls[n], g_full[n], n)
+    assert np.abs(g_cls["bert.encoder.layers.1.ffn_in.weight"]).max() > 1e-6
