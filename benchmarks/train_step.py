@@ -32,9 +32,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchm
 sys.path.insert(0, str(ROOT))
 
 SHAPES = {
-    # name: layers, hidden, heads, ffn, seq, batch, timed steps per round
-    "small": dict(layers=4, hidden=256, heads=4, ffn=1024, seq=128, batch=16, steps=6),
-    "base": dict(layers=12, hidden=768, heads=12, ffn=3072, seq=128, batch=8, steps=2),
+    # name: layers, hidden, heads, ffn, seq, batch, timed steps per round, rounds
+    # (short rounds, many of them: each ratio pairs configurations timed seconds apart)
+    "small": dict(layers=4, hidden=256, heads=4, ffn=1024, seq=128, batch=16, steps=3, rounds=8),
+    "base": dict(layers=12, hidden=768, heads=12, ffn=3072, seq=128, batch=8, steps=1, rounds=4),
 }
 VOCAB = 21128
 CONFIGS = ["hf", "autoft", "native", "stock", "autoft+B16"]
@@ -190,12 +191,25 @@ def build(config: str, shape):
 
 
 def time_steps(fn, n: int) -> list:
+    """[(wall seconds, process CPU seconds)] of n calls."""
     out = []
     for _ in range(n):
-        t = time.perf_counter()
+        w, c = time.perf_counter(), time.process_time()
         fn()
-        out.append(time.perf_counter() - t)
+        out.append((time.perf_counter() - w, time.process_time() - c))
     return out
+
+
+def paired_ratio(times, config: str, kind: str, which: int) -> float:
+    """Median over rounds of (config's median step / hf's median step in the same round).
+
+    Pairing by round cancels slow drifts of the machine's load (other jobs), which a ratio of
+    overall medians does not.
+    """
+    per_round = []
+    for mine, ref in zip(times[(config, kind)], times[("hf", kind)]):
+        per_round.append(statistics.median(t[which] for t in mine) / statistics.median(t[which] for t in ref))
+    return statistics.median(per_round)
 
 
 def measure_shape(name: str, threads_list, rounds: int, configs) -> list:
@@ -208,16 +222,22 @@ def measure_shape(name: str, threads_list, rounds: int, configs) -> list:
             steps[c][0]()
             steps[c][1]()
         times = {(c, kind): [] for c in configs for kind in ("train", "eval")}
-        for _ in range(rounds):
+        for _ in range(rounds or shape["rounds"]):
             for c in configs:
-                times[(c, "train")] += time_steps(steps[c][0], shape["steps"])
-                times[(c, "eval")] += time_steps(steps[c][1], shape["steps"])
+                for kind, fn in (("train", steps[c][0]), ("eval", steps[c][1])):
+                    # PyTorch's libgomp and Paddle's Intel OpenMP threads spin-wait after a parallel
+                    # region (KMP_BLOCKTIME is 200 ms): measured, a 2-thread Paddle GEMM right after a
+                    # torch op is 25% slower. Let the previous configuration's threads fall asleep.
+                    time.sleep(0.3)
+                    times[(c, kind)].append(time_steps(fn, shape["steps"]))
         for kind in ("train", "eval"):
-            ref = statistics.median(times[("hf", kind)])
             for c in configs:
-                med = statistics.median(times[(c, kind)])
+                wall = statistics.median(t[0] for r in times[(c, kind)] for t in r)
                 rows.append(dict(shape=name, threads=threads, kind=kind, config=c,
-                                 samples_per_s=shape["batch"] / med, ratio_vs_hf=med / ref))
+                                 samples_per_s=shape["batch"] / wall,
+                                 ratio_vs_hf=paired_ratio(times, c, kind, 0),
+                                 # 1 thread: process CPU time, insensitive to other jobs on the machine
+                                 cpu_ratio_vs_hf=paired_ratio(times, c, kind, 1) if threads == 1 else None))
     return rows
 
 
@@ -292,7 +312,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shapes", default="small,base")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds per thread count")
+    ap.add_argument("--rounds", type=int, default=0, help="interleaved rounds per thread count (0 = per shape)")
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--no-rss", action="store_true", help="skip the peak-RSS children")
     ap.add_argument("--demo-epoch", action="store_true", help="also time one demo epoch, bucketed vs not")
@@ -317,8 +337,12 @@ def main() -> None:
         configs.insert(0, "hf")
     threads = [int(t) for t in args.threads.split(",")]
     rows = []
+    load_before = os.getloadavg()
     for shape in args.shapes.split(","):
         rows += measure_shape(shape, threads, args.rounds, configs)
+    load = (f"load average (1 min) {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after the timing "
+            f"on {len(os.sched_getaffinity(0))} cores")
+    print(load)
 
     lines = ["| shape | threads | step | " + " | ".join(configs) + " |",
              "|---|---|---|" + "---|" * len(configs)]
@@ -328,7 +352,8 @@ def main() -> None:
                 cells = []
                 for c in configs:
                     r = next(r for r in rows if (r["shape"], r["threads"], r["kind"], r["config"]) == (shape, t, kind, c))
-                    cells.append(f"{r['ratio_vs_hf']:.2f}× ({r['samples_per_s']:.1f}/s)")
+                    cpu = f", cpu {r['cpu_ratio_vs_hf']:.2f}×" if r["cpu_ratio_vs_hf"] is not None else ""
+                    cells.append(f"{r['ratio_vs_hf']:.2f}× ({r['samples_per_s']:.1f}/s{cpu})")
                 lines.append(f"| {shape} | {t} | {kind} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     print(table)
@@ -354,8 +379,12 @@ def main() -> None:
         print(f"\none demo epoch ({d[0]['examples']} examples, batch 32, {threads[-1]} threads):\n" + demo_table)
 
     if not args.no_append:
-        body = [f"cells: time ratio vs HF transformers + PyTorch at the same thread count (samples/s); "
-                f"{args.rounds} interleaved rounds; {line}", "", table]
+        rounds = args.rounds or "; ".join(f"{n} {SHAPES[n]['rounds']}x{SHAPES[n]['steps']} steps"
+                                          for n in args.shapes.split(","))
+        body = [f"cells: time ratio vs HF transformers + PyTorch at the same thread count, median over "
+                f"interleaved rounds of the per-round ratio (samples/s; at 1 thread also the ratio of process "
+                f"CPU time, which other jobs on the machine do not inflate); rounds: {rounds}; {line}; {load}",
+                "", table]
         if rss_table:
             body += ["", "Peak RSS:", "", rss_table]
         if demo_table:
