@@ -5,7 +5,7 @@
 
 Flags and defaults are PaddleHub's (../shared/reference/autofinetune.md §1); trailing
 ``key value`` pairs reach every trial as ``--key=value``. Additions: --resume, --cpu_slots,
---trials_per_gpu, --seed, --trial_timeout, --python, --backend ray / --ray_address.
+--trials_per_gpu, --seed, --trial_timeout, --keep_models, --python, --backend ray / --ray_address.
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ def build_parser(prog: str = "hub autofinetune") -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=None, help="strategy seed (default: drawn and journaled)")
     a.add_argument("--trial_timeout", type=float, default=None, metavar="SECONDS",
                    help="kill a trial after this many seconds (it counts as FAILED); default none")
+    a.add_argument("--keep_models", type=int, default=None, metavar="K",
+                   help="after each round delete the finished trials' model dirs except the K best so far and "
+                   "the next round's populationbased donors (default: keep all)")
     a.add_argument("--python", default=sys.executable, help="interpreter for the trials (default: this one)")
     a.add_argument("--backend", default="local", choices=("local", "ray"),
                    help="local: a pool of slots on this machine (default); ray: Ray schedules the trials "
@@ -108,6 +111,9 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
         raise AutoftError(f"--popsize must be at least 1, found {args.popsize}")
     if args.round < 1:
         raise AutoftError(f"--round must be at least 1, found {args.round}")
+    if args.keep_models is not None and args.keep_models < 1:
+        raise AutoftError(f"--keep_models must be at least 1 (the best trial's model is always kept; leave the "
+                          f"flag out to keep every trial's model), found {args.keep_models}")
     if args.trial_timeout is not None and args.trial_timeout <= 0:
         raise AutoftError(f"--trial_timeout must be positive seconds, found {args.trial_timeout}")
     evaluator = args.evaluator.strip().lower()
@@ -145,7 +151,7 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
         output_dir=Path(output_dir), evaluator=EVALUATORS[evaluator], tuning_strategy=strategy,
         options=options, slots=slots, seed=args.seed, resume=args.resume, trial_timeout=args.trial_timeout,
         python=args.python, backend=args.backend, ray_address=args.ray_address, cpu_slots=args.cpu_slots,
-        trials_per_gpu=args.trials_per_gpu,
+        trials_per_gpu=args.trials_per_gpu, keep_models=args.keep_models,
         # For the "continue with" hint: flags go right after the script, before the trailing options.
         command=[prog, script, *([] if args.resume else ["--resume"]),
                  *([] if args.output_dir else ["--output_dir", output_dir]), *rest],

@@ -2,7 +2,9 @@
 
 Line 1 is a header (``"type": "header"``) with the search's configuration; every finished
 trial appends one ``"type": "trial"`` line (flushed and fsynced before the next trial is
-scheduled). Strategies are deterministic for a seed, so resuming = replaying: a fresh
+scheduled), and every finished round one ``"type": "round"`` line: the populationbased donors
+for the next round and the model dirs --keep_models deletes (written before they are deleted,
+so a resume knows them even if the tuner died mid-deletion). Strategies are deterministic for a seed, so resuming = replaying: a fresh
 strategy re-asks each round, the journal's points are checked against the asks, and the
 journaled rewards are told back. Nothing else needs to be stored.
 
@@ -24,15 +26,22 @@ FORMAT = 1
 
 # Header keys that decide which points are asked and how they are scored: a resumed search
 # must match them. --round may grow (the strategies do not depend on the total), and the
-# resources (--gpu, --cpu_slots, --trials_per_gpu, --trial_timeout, --python) may change.
+# resources (--gpu, --cpu_slots, --trials_per_gpu, --trial_timeout, --python, --keep_models) may change.
 MATCH_KEYS = ("script", "space", "popsize", "evaluator", "tuning_strategy", "seed", "options")
 
 
 def read(path: Path) -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]], int]:
     """(header or None, trial records, byte length of the intact prefix) of a journal file."""
+    header, trials, _, good = read_all(path)
+    return header, trials, good
+
+
+def read_all(path: Path) -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]], Dict[int, Dict[str, Any]], int]:
+    """Like ``read``, plus the round records keyed by round (the last one of a round wins)."""
     data = Path(path).read_bytes()
     header = None
     trials: List[Dict[str, Any]] = []
+    rounds: Dict[int, Dict[str, Any]] = {}
     good = 0
     pos = 0
     while pos < len(data):
@@ -48,16 +57,22 @@ def read(path: Path) -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]], in
             header = rec
         elif rec.get("type") == "trial":
             trials.append(rec)
+        elif rec.get("type") == "round":
+            rounds[int(rec["round"])] = rec
         pos = end + 1
         good = pos
-    return header, trials, good
+    return header, trials, rounds, good
 
 
 class Journal:
-    """Append-only writer; ``append`` returns only after the line is on disk."""
+    """Append-only writer; ``append`` returns only after the line is on disk.
+
+    ``rounds``: the round records already in the file (filled by ``resume``), keyed by round.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.rounds: Dict[int, Dict[str, Any]] = {}
 
     @classmethod
     def create(cls, path: Path, header: Dict[str, Any]) -> Journal:
@@ -78,7 +93,7 @@ class Journal:
             raise AutoftError(
                 f"--resume: {path} does not exist; --output_dir must name the directory of the search to continue"
             )
-        stored, trials, good = read(path)
+        stored, trials, rounds, good = read_all(path)
         if stored is None:
             raise AutoftError(f"--resume: {path} has no header line; it is not an autofinetune journal")
         diffs = []
@@ -99,11 +114,21 @@ class Journal:
                 f.truncate(good)
                 f.flush()
                 os.fsync(f.fileno())
-        return cls(path), stored, trials
+        journal = cls(path)
+        journal.rounds = rounds
+        return journal, stored, trials
 
     def append(self, record: Dict[str, Any]) -> None:
         """Append one trial record and fsync."""
-        line = json.dumps({"type": "trial", **record}, sort_keys=True) + "\n"
+        self._append({"type": "trial", **record})
+
+    def append_round(self, record: Dict[str, Any]) -> None:
+        """Append one round record (``round``, ``donors``, optional ``deleted``...) and fsync."""
+        self._append({"type": "round", **record})
+        self.rounds[int(record["round"])] = {"type": "round", **record}
+
+    def _append(self, record: Dict[str, Any]) -> None:
+        line = json.dumps(record, sort_keys=True) + "\n"
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()

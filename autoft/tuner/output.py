@@ -35,15 +35,24 @@ def fmt_value(v: Any) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
+def model_kept(r: Record) -> str:
+    """trials.csv's model_kept: ``none`` (the trial saved nothing), ``deleted`` (by --keep_models) or ``yes``."""
+    if r.get("saved") is False:
+        return "none"
+    return "deleted" if r.get("model_deleted") is not None else "yes"
+
+
 def write_trials_csv(path: Path, names: Sequence[str], records: Sequence[Record]) -> None:
-    """trials.csv: round, trial, every hparam, score, status, seconds, reason, log, model_dir."""
+    """trials.csv: round, trial, every hparam, score, status, seconds, reason, model_path (the donor),
+    log, model_dir, model_kept."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["round", "trial", *names, "score", "status", "seconds", "reason", "model_path", "log", "model_dir"])
+    w.writerow(["round", "trial", *names, "score", "status", "seconds", "reason", "model_path", "log", "model_dir",
+                "model_kept"])
     for r in sorted(records, key=lambda r: r["trial"]):
         w.writerow([r["round"], r["idx"], *[r["hparams"][n] for n in names],
                     "" if r["score"] is None else repr(r["score"]), r["status"], f"{r['seconds']:.2f}",
-                    r["reason"], r.get("model_path") or "", r["log"], r["model_dir"]])
+                    r["reason"], r.get("model_path") or "", r["log"], r["model_dir"], model_kept(r)])
     atomic.write_text(path, buf.getvalue())
 
 

@@ -5,10 +5,17 @@ Round k lives in ``<output_dir>/round<k>/``; trial idx writes ``log-<idx>.info``
 The evaluator decides the extra flags: fulltrail never adds any; populationbased (alias
 modelbased) gives trial t of round k >= 1 ``--epochs=1 --model_path <donor>``, the donors
 being the best floor(popsize/2) (>= 1) successful, non-empty model dirs of the previous round.
+
+After each round a ``"type": "round"`` journal line records the donors for the next round and,
+with ``--keep_models K``, the finished trials' model dirs that are deleted to bound the disk:
+every one but the K best successful trials so far and those donors. The line is written
+before anything is deleted, so a resume knows what is gone (and finishes a deletion that a
+kill interrupted) and takes the donors from it instead of looking at the disk.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import sys
@@ -50,6 +57,7 @@ class SearchConfig:
     ray_address: Optional[str] = None  # None: a local Ray started by the tuner
     cpu_slots: Optional[int] = None  # for the Ray backend (the local pool has them as slots)
     trials_per_gpu: int = 1
+    keep_models: Optional[int] = None  # None: keep every trial's model dir (PaddleHub's behaviour)
 
 
 def make_backend(cfg: SearchConfig, out: Path) -> TrialBackend:
@@ -82,6 +90,65 @@ def _donors(records: Sequence[Dict[str, Any]], popsize: int) -> List[str]:
 
 def _saved_something(path: Path) -> bool:
     return path.is_dir() and any(path.iterdir())
+
+
+def _keep_set(records: Sequence[Dict[str, Any]], keep: int, donors: Sequence[str]) -> set:
+    """Model dirs that --keep_models ``keep`` must keep: the ``keep`` best successful trials so far
+    (the best first, ties to the earlier trial, as output.best_record) and the next round's donors."""
+    ok = sorted((r for r in records if r["status"] == OK), key=lambda r: (-r["score"], r["trial"]))
+    return {r["model_dir"] for r in ok[:keep]} | set(donors)
+
+
+def _to_delete(records: Sequence[Dict[str, Any]], keep: int, donors: Sequence[str]) -> List[str]:
+    """The finished trials' model dirs (present on this machine, not deleted yet) outside the keep set."""
+    kept = _keep_set(records, keep, donors)
+    return [r["model_dir"] for r in sorted(records, key=lambda r: r["trial"])
+            if r["model_dir"] not in kept and r.get("model_deleted") is None and Path(r["model_dir"]).exists()]
+
+
+def _disk_bytes(path: Path) -> int:
+    """Disk blocks used by the files under ``path`` (what deleting it frees), in bytes."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            total += getattr(st, "st_blocks", 0) * 512 or st.st_size
+    return total
+
+
+def _human_bytes(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    size, unit = n / 1024, "KB"
+    for bigger in ("MB", "GB", "TB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, bigger
+    return f"{size:.1f} {unit}"
+
+
+def _delete_dirs(dirs: Sequence[str]) -> List[str]:
+    """rmtree each dir (a missing one is fine: deleted before a kill); returns the errors."""
+    errors = []
+    for d in dirs:
+        try:
+            shutil.rmtree(d)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            errors.append(f"{d}: {exc.strerror or exc}")
+    return errors
+
+
+def _mark_deleted(records: Sequence[Dict[str, Any]], deleted: Sequence[str], k: int) -> None:
+    """Note in the in-memory records (for trials.csv) which model dirs were deleted after round ``k``."""
+    gone = set(deleted)
+    for r in records:
+        if r["model_dir"] in gone and r.get("model_deleted") is None:
+            r["model_deleted"] = k
 
 
 def _clean_leftovers(round_dir: Path, idx: int) -> None:
@@ -131,6 +198,10 @@ def _search(cfg: SearchConfig, backends: List[TrialBackend]) -> int:
             done[(rec["round"], rec["idx"])] = rec
         backends.append(make_backend(cfg, out))
         killed = kill_orphans(out / RUNNING_NAME)
+        for k, rr in sorted(journal.rounds.items()):
+            _mark_deleted(list(done.values()), rr.get("deleted", []), k)
+            # Journaled as deleted but still here: the previous run died mid-deletion; finish it.
+            _delete_dirs(rr.get("deleted", []))
         print(f"Resuming {journal_path}: {len(done)} finished trial(s) in the journal"
               + (f"; killed {len(killed)} trial process(es) left by the previous run" if killed else "") + ".")
     else:
@@ -203,6 +274,8 @@ def _search(cfg: SearchConfig, backends: List[TrialBackend]) -> int:
                        "log": str(s.log_path), "model_dir": str(s.model_dir), "slot": o.slot}
                 if o.note:
                     rec["note"] = o.note
+                else:  # for trials.csv's model_kept (a dir on another Ray node cannot be looked at)
+                    rec["saved"] = _saved_something(s.model_dir)
                 journal.append(rec)
                 done[(s.round, s.idx)] = rec
                 live.trial_finished(list(done.values()))
@@ -233,13 +306,23 @@ def _search(cfg: SearchConfig, backends: List[TrialBackend]) -> int:
             else:
                 bar.write(f"The local best eval value in the {k}-th round is {local['score']}.  "
                           f"({_hparams_line(local['hparams'])})", file=sys.stdout)
-            if cfg.evaluator == "populationbased":
-                new = _donors(this_round, cfg.popsize)
-                if new:
-                    donors = new
-                elif k + 1 < cfg.rounds:
-                    bar.write(f"Round {k} left no successful saved model: the next round "
-                              + ("keeps the previous donors." if donors else "trains from scratch."), file=sys.stdout)
+            replayed = journal.rounds.get(k)
+            if replayed is not None:
+                # --resume: the donors this round had (whatever is on disk now); its deletions were
+                # applied when the journal was read.
+                if cfg.evaluator == "populationbased":
+                    donors = list(replayed["donors"])
+            else:
+                if cfg.evaluator == "populationbased":
+                    new = _donors(this_round, cfg.popsize)
+                    if new:
+                        donors = new
+                    elif k + 1 < cfg.rounds:
+                        bar.write(f"Round {k} left no successful saved model: the next round "
+                                  + ("keeps the previous donors." if donors else "trains from scratch."),
+                                  file=sys.stdout)
+                _end_round(cfg, journal, k, records, donors, bar)
+                live.trial_finished(list(done.values()))  # trials.csv shows the deletions
     except KeyboardInterrupt:
         bar.close()
         hint = shlex.join(cfg.command) if cfg.command else "the same command with --resume"
@@ -254,6 +337,26 @@ def _search(cfg: SearchConfig, backends: List[TrialBackend]) -> int:
     bar.close()
     print("PaddleHub Autofinetune ends." + (f" ({stopped_early})" if stopped_early else ""))
     return _finish(cfg, out, space, records, live)
+
+
+def _end_round(cfg: SearchConfig, journal: Journal, k: int, records: List[Dict[str, Any]], donors: List[str],
+               bar) -> None:
+    """Journal round ``k`` (its donors for the next round) and, with --keep_models, delete the model
+    dirs outside the keep set: journaled first, so a kill mid-deletion leaves a consistent resume.
+    The donors are kept even after the last round: a resume with a larger --round warm-starts from them."""
+    rec: Dict[str, Any] = {"round": k, "donors": list(donors)}
+    if cfg.keep_models is None:
+        journal.append_round(rec)
+        return
+    doomed = _to_delete(records, cfg.keep_models, donors)
+    freed = sum(_disk_bytes(Path(d)) for d in doomed)
+    journal.append_round({**rec, "keep_models": cfg.keep_models, "deleted": doomed, "freed_bytes": freed})
+    errors = _delete_dirs(doomed)
+    _mark_deleted(records, doomed, k)
+    kept = sum(1 for r in records if r.get("model_deleted") is None and Path(r["model_dir"]).exists())
+    bar.write(f"--keep_models {cfg.keep_models}: deleted {len(doomed)} model dir(s) of finished trials, freed "
+              f"{_human_bytes(freed)}; {kept} kept." + (f" Could not delete: {'; '.join(errors)}" if errors else ""),
+              file=sys.stdout)
 
 
 def _write_tables(out: Path, names: Sequence[str], records: List[Dict[str, Any]]) -> None:

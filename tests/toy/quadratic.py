@@ -6,9 +6,13 @@ one --<name>=<value> per hyper-parameter, trailing options), writes a small "mod
 
 score = 1 - sum_i ((v_i - opt_i) / (U_i - L_i))^2 * 4 + noise, optimum 1.0 (+/- 0.002). The noise
 is a hash of the values, so a trial's score is reproducible (resume must reach the same best).
-Test controls (trailing options): --record_dir DIR (write argv/env/start/end to DIR), --sleep S,
---crash_at / --hang_at / --silent_at "r0i1,r1i2" (crash, hang, or exit 0 without reporting),
---block_at TAGS --gate FILE (those trials wait until FILE exists: the search is held mid-round).
+A warm start (--model_path) from a dir without the donor's model.json fails, as a real
+train.py would. Test controls (trailing options): --record_dir DIR (write argv/env/start/end to
+DIR; the start record also lists the non-empty model dirs of earlier rounds, to see what
+--keep_models left), --sleep S, --crash_at / --hang_at / --silent_at "r0i1,r1i2" (crash, hang,
+or exit 0 without reporting), --block_at TAGS --gate FILE (those trials wait until FILE exists:
+the search is held mid-round), --wait_peers N (wait until N trials have written their start
+record: a barrier that shows trials overlap without timing them).
 """
 
 import argparse
@@ -41,18 +45,30 @@ def main() -> None:
     p.add_argument("--silent_at", default="")
     p.add_argument("--block_at", default="")
     p.add_argument("--gate", default=None)
+    p.add_argument("--wait_peers", type=int, default=0)
     p.add_argument("--dataset", default=None)
     args = p.parse_args()
 
     m = re.search(r"round(\d+)[/\\]model-(\d+)$", args.saved_params_dir.rstrip("/"))
     tag = f"r{m.group(1)}i{m.group(2)}" if m else "?"
+    peers_met = None
     if args.record_dir:
         os.makedirs(args.record_dir, exist_ok=True)
         rec = {"tag": tag, "argv": sys.argv[1:], "start": t0, "pid": os.getpid(),
                "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), "cpu_slots": os.environ.get("AUTOFT_CPU_SLOTS"),
-               "trial_id": os.environ.get("PaddleHub_AutoDL_Trial_ID")}
-        with open(os.path.join(args.record_dir, f"{tag}-{os.getpid()}-start.json"), "w") as f:
+               "trial_id": os.environ.get("PaddleHub_AutoDL_Trial_ID"),
+               "models_seen": models_seen(args.saved_params_dir, int(m.group(1))) if m else []}
+        start_file = os.path.join(args.record_dir, f"{tag}-{os.getpid()}-start.json")
+        with open(start_file + ".tmp", "w") as f:
             json.dump(rec, f)
+        os.replace(start_file + ".tmp", start_file)  # a peer or a test never reads half a record
+        if args.wait_peers:
+            give_up = time.time() + 60  # a pool that runs trials one at a time fails the test, not hangs it
+            while time.time() < give_up:
+                peers_met = sum(n.endswith("-start.json") for n in os.listdir(args.record_dir)) >= args.wait_peers
+                if peers_met:
+                    break
+                time.sleep(0.02)
     if tag in args.hang_at.split(","):
         time.sleep(3600)
     if tag in args.block_at.split(",") and args.gate:
@@ -60,6 +76,8 @@ def main() -> None:
         while not os.path.exists(args.gate) and time.time() < give_up:
             time.sleep(0.02)
     time.sleep(args.sleep)
+    if args.model_path is not None and not os.path.isfile(os.path.join(args.model_path, "model.json")):
+        raise FileNotFoundError(f"warm start: no model.json in --model_path {args.model_path}")
     if tag in args.crash_at.split(","):
         raise RuntimeError(f"toy crash in {tag}")
 
@@ -76,7 +94,22 @@ def main() -> None:
         report_final_result(score)
     if args.record_dir:
         with open(os.path.join(args.record_dir, f"{tag}-{os.getpid()}-end.json"), "w") as f:
-            json.dump({"tag": tag, "end": time.time(), "score": score}, f)
+            json.dump({"tag": tag, "end": time.time(), "score": score, "peers_met": peers_met}, f)
+
+
+def models_seen(saved_params_dir: str, this_round: int) -> list:
+    """``round<k>/model-<i>`` of every non-empty model dir of rounds before this one, sorted."""
+    out = os.path.dirname(os.path.dirname(os.path.abspath(saved_params_dir)))
+    seen = []
+    for name in os.listdir(out):
+        r = re.fullmatch(r"round(\d+)", name)
+        if not r or int(r.group(1)) >= this_round:
+            continue
+        for sub in os.listdir(os.path.join(out, name)):
+            path = os.path.join(out, name, sub)
+            if sub.startswith("model-") and os.path.isdir(path) and os.listdir(path):
+                seen.append(f"{name}/{sub}")
+    return sorted(seen)
 
 
 if __name__ == "__main__":
