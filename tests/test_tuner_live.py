@@ -10,10 +10,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.test_tuner_cli import SPACE_YAML, TOY, run_cli
+from tests.test_tuner_search import wait_for
 
 
 def vdl_scalars(logdir, tag):
@@ -29,15 +29,6 @@ def vdl_scalars(logdir, tag):
 
 def csv_rows(path):
     return list(csv.DictReader(Path(path).open()))
-
-
-def wait_for(predicate, what, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def running_trials(out):

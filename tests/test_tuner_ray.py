@@ -13,8 +13,10 @@ import pytest
 from tests.test_tuner_cli import SPACE_YAML, TOY, assert_clean_error, run_cli
 from tests.test_tuner_search import read_journal
 
-# Trial 1 of round 0 crashes, trial 1 of round 1 hangs until --trial_timeout kills it.
-FLAGS = ["--cpu_slots", "2", "--popsize", "2", "--seed", "5", "--trial_timeout", "2"]
+# Trial 1 of round 0 crashes, trial 1 of round 1 hangs until --trial_timeout kills it. The timeout
+# counts from the trial's start on the worker; a healthy toy trial takes ~0.1 s even on a loaded
+# machine, so 3 s keeps it far from timing out.
+FLAGS = ["--cpu_slots", "2", "--popsize", "2", "--seed", "5", "--trial_timeout", "3"]
 TRAILING = ["crash_at", "r0i1", "hang_at", "r1i1"]
 VOLATILE = {"seconds", "log", "model_dir", "model_path", "slot"}  # paths and timings differ between runs
 
@@ -54,7 +56,7 @@ def test_ray_backend_matches_the_local_pool_isolates_failures_and_resumes(tmp_pa
 
     assert rows(ray_out) == rows(local_out)
     by_key = {(t["round"], t["idx"]): t for t in ray_trials}
-    assert "exit code 1" in by_key[0, 1]["reason"] and "timed out after 2s" in by_key[1, 1]["reason"]
+    assert "exit code 1" in by_key[0, 1]["reason"] and "timed out after 3s" in by_key[1, 1]["reason"]
 
     # What happened on the worker came back to the head's round directories.
     crash_log = (ray_out / "round0" / "log-1.info").read_text()

@@ -171,16 +171,16 @@ def test_pshe2_populationbased_finds_the_optimum_and_warm_starts_from_the_best_h
 
 def test_crash_hang_and_silent_trials_are_failed_with_reasons_and_the_search_finishes(tmp_path):
     # The timeout must exceed the slowest healthy toy trial on a loaded machine (~0.1 s when quiet),
-    # else a healthy trial would time out too: 6 s leaves a wide margin and costs 6 s.
+    # else a healthy trial would time out too: 5 s is a wide margin (50x) and costs 5 s.
     proc = search(tmp_path, "--cpu_slots", "2", "--popsize", "4", "--round", "2", "--seed", "5",
-                  "--trial_timeout", "6", extra=["crash_at", "r0i1", "hang_at", "r0i2", "silent_at", "r1i0"])
+                  "--trial_timeout", "5", extra=["crash_at", "r0i1", "hang_at", "r0i2", "silent_at", "r1i0"])
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "out"
     rows = {(r["round"], r["trial"]): r for r in csv.DictReader((out / "trials.csv").open())}
     assert len(rows) == 8
     crashed, hung, silent = rows[("0", "1")], rows[("0", "2")], rows[("1", "0")]
     assert crashed["status"] == "FAILED" and "exit code 1" in crashed["reason"] and crashed["score"] == ""
-    assert hung["status"] == "FAILED" and "timed out after 6s" in hung["reason"]
+    assert hung["status"] == "FAILED" and "timed out after 5s" in hung["reason"]
     assert silent["status"] == "FAILED" and "never called report_final_result" in silent["reason"]
     assert sum(r["status"] == "OK" for r in rows.values()) == 5
     assert "RuntimeError: toy crash in r0i1" in (out / "round0" / "log-1.info").read_text()
