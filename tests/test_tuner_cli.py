@@ -140,9 +140,11 @@ def test_hub_with_another_subcommand_explains_the_paddlehub_name_clash(tmp_path)
                        "autofinetune ...")
 
 
-def test_bad_evaluator_and_gpu_plus_cpu_slots_are_refused(tmp_path):
+def test_bad_evaluator_gpu_plus_cpu_slots_and_keep_models_0_are_refused(tmp_path):
     (tmp_path / "hp.yaml").write_text(SPACE_YAML)
     bad = run_cli([TOY, "--param_file", "hp.yaml", "--cpu_slots", "1", "--evaluator", "grid"], tmp_path)
     assert_clean_error(bad, "--evaluator", "'grid'")
     both = run_cli([TOY, "--param_file", "hp.yaml", "--cpu_slots", "1", "--gpu", "0"], tmp_path)
     assert_clean_error(both, "--gpu=0 and --cpu_slots=1")
+    keep0 = run_cli([TOY, "--param_file", "hp.yaml", "--cpu_slots", "1", "--keep_models", "0"], tmp_path)
+    assert_clean_error(keep0, "--keep_models must be at least 1", "found 0")
