@@ -351,8 +351,8 @@ def _end_round(cfg: SearchConfig, journal: Journal, k: int, records: List[Dict[s
     doomed = _to_delete(records, cfg.keep_models, donors)
     freed = sum(_disk_bytes(Path(d)) for d in doomed)
     journal.append_round({**rec, "keep_models": cfg.keep_models, "deleted": doomed, "freed_bytes": freed})
+    _mark_deleted(records, doomed, k)  # the journal now says so, even if a Ctrl-C stops the deletion
     errors = _delete_dirs(doomed)
-    _mark_deleted(records, doomed, k)
     kept = sum(1 for r in records if r.get("model_deleted") is None and Path(r["model_dir"]).exists())
     bar.write(f"--keep_models {cfg.keep_models}: deleted {len(doomed)} model dir(s) of finished trials, freed "
               f"{_human_bytes(freed)}; {kept} kept." + (f" Could not delete: {'; '.join(errors)}" if errors else ""),
