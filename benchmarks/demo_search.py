@@ -16,6 +16,7 @@ Printed and appended to benchmarks/RESULTS.md (machine, date, versions, exact bu
 
     python benchmarks/demo_search.py                  # 1 seed each, 4 x 5 trials: ~8-9 min on 2 cores
     python benchmarks/demo_search.py --seeds 2 --keep /tmp/demo_landscape
+    python benchmarks/demo_search.py --first_seed 2      # seed 2 only (seed 1 already run)
 """
 
 from __future__ import annotations
@@ -163,7 +164,8 @@ def load_average() -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, default=1, help="strategy seeds 1..N per strategy (default 1)")
+    ap.add_argument("--seeds", type=int, default=1, help="N strategy seeds per strategy (default 1)")
+    ap.add_argument("--first_seed", type=int, default=1, help="seeds are first_seed .. first_seed+N-1")
     ap.add_argument("--strategies", nargs="+", default=STRATEGIES, choices=STRATEGIES)
     ap.add_argument("--popsize", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=5)
@@ -188,7 +190,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     default = default_trial(work, args.examples, args.epochs)
     print(f"default-hparams trial: dev accuracy {default:.4f}", flush=True)
     runs = []
-    for seed in range(1, args.seeds + 1):
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    for seed in seeds:
         for s in args.strategies:
             r = run_search(s, seed, work / f"{s}-seed{seed}", args.popsize, args.rounds, args.cpu_slots,
                            args.examples, args.epochs)
@@ -209,7 +212,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f"--param_file={PARAM_FILE} --cpu_slots={args.cpu_slots} --popsize={args.popsize} "
         f"--round={args.rounds} --evaluator=fulltrail --tuning_strategy=<strategy> --seed=<seed> "
         f"{' '.join(trial_options(args.examples, args.epochs))}` ({args.popsize * args.rounds} trials), "
-        f"strategy seeds 1..{args.seeds}; trials train with train.py's fixed seed 1 (same landscape for "
+        f"strategy seeds {seeds[0]}..{seeds[-1]}; trials train with train.py's fixed seed 1 (same landscape for "
         "every search). Default hparams = one train.py trial with the init values."
     )
     if not args.no_append:
