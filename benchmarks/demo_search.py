@@ -14,7 +14,7 @@ Printed and appended to benchmarks/RESULTS.md (machine, date, versions, exact bu
               tuner numbers them) at which the search's best score was first reached: median, min - max
   failed      FAILED trials, summed over seeds
 
-    python benchmarks/demo_search.py                  # 1 seed each, 4 x 5 trials: ~8-9 min on 2 cores
+    python benchmarks/demo_search.py                  # 1 seed each, 4 x 5: 10.5 min (2 busy cores)
     python benchmarks/demo_search.py --seeds 2 --keep /tmp/demo_landscape
     python benchmarks/demo_search.py --first_seed 2      # seed 2 only (seed 1 already run)
 """
