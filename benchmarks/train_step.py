@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 SHAPES = {
     # name: layers, hidden, heads, ffn, seq, batch, timed steps per round, rounds
     # (short rounds, many of them: each ratio pairs configurations timed seconds apart)
-    "small": dict(layers=4, hidden=256, heads=4, ffn=1024, seq=128, batch=16, steps=3, rounds=8),
-    "base": dict(layers=12, hidden=768, heads=12, ffn=3072, seq=128, batch=8, steps=1, rounds=4),
+    "small": dict(layers=4, hidden=256, heads=4, ffn=1024, seq=128, batch=16, steps=3, rounds=6),
+    "base": dict(layers=12, hidden=768, heads=12, ffn=3072, seq=128, batch=8, steps=1, rounds=2),
 }
 VOCAB = 21128
 CONFIGS = ["hf", "autoft", "native", "stock", "autoft+B16"]
@@ -242,7 +242,7 @@ def measure_shape(name: str, threads_list, rounds: int, configs) -> list:
 
 
 def peak_rss_child(config: str, shape_name: str) -> float:
-    """Peak RSS (MiB) of a fresh process that builds ``config`` and runs 3 train steps.
+    """Peak RSS (MiB) of a fresh process that builds ``config`` and runs 2 train steps (the optimizer state exists after the first).
 
     Read from VmHWM: ru_maxrss survives exec on Linux, so a child would report the parent's peak.
     """
@@ -251,7 +251,7 @@ def peak_rss_child(config: str, shape_name: str) -> float:
         "from autoft import runtime; runtime.import_paddle()\n"
         "import benchmarks.train_step as t\n"
         f"tr, ev = t.build({config!r}, t.SHAPES[{shape_name!r}])\n"
-        "[tr() for _ in range(3)]\n"
+        "[tr() for _ in range(2)]\n"
         "print([int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0] / 1024)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
@@ -364,7 +364,7 @@ def main() -> None:
         for shape in args.shapes.split(","):
             rss.append(f"| {shape} | " + " | ".join(f"{peak_rss_child(c, shape):.0f} MiB" for c in configs) + " |")
         rss_table = "\n".join(rss)
-        print("\npeak RSS (3 train steps, fresh process):\n" + rss_table)
+        print("\npeak RSS (2 train steps, fresh process):\n" + rss_table)
 
     demo_table = ""
     if args.demo_epoch:
