@@ -463,7 +463,7 @@ class BertModel(nn.Layer):
         sequence_output is [B, 1, H]; the pooled output is the same (it reads only that token),
         at ~3/4 less work in the last layer (its FFN, output projection and norms run on one row).
         """
-        fast = fast_cpu_default() if self.fast_cpu is None else self.fast_cpu
+        fast = self.uses_fast_path()
         if token_type_ids is None:
             token_type_ids = paddle.zeros_like(input_ids)
         if attention_mask is None:
@@ -472,6 +472,10 @@ class BertModel(nn.Layer):
         mask = attention_mask_for(attention_mask, self.config.num_attention_heads, fast, x.dtype)
         x = self.encoder(x, mask, fast, first_token_only)
         return x, self.pooler(x, fast)
+
+    def uses_fast_path(self) -> bool:
+        """The compute path this model runs: ``fast_cpu`` if set, else the device default."""
+        return fast_cpu_default() if self.fast_cpu is None else self.fast_cpu
 
     def levels(self) -> list[list[str]]:
         return _levels(self.config.num_hidden_layers, self.prefix, classifier=False)
@@ -515,7 +519,7 @@ class BertForSequenceClassification(nn.Layer):
     def forward(self, input_ids, token_type_ids=None, attention_mask=None):
         # The head reads only the pooled [CLS] output: the last layer skips the other tokens.
         _, pooled = self.bert(input_ids, token_type_ids, attention_mask, first_token_only=True)
-        fast = fast_cpu_default() if self.bert.fast_cpu is None else self.bert.fast_cpu
+        fast = self.bert.uses_fast_path()
         return linear(dropout(pooled, self.dropout, self.training, fast), self.classifier, fast)
 
     def levels(self) -> list[list[str]]:
