@@ -25,6 +25,7 @@ where its parameters live; ``AUTOFT_FAST_CPU=1`` / ``0`` forces the CPU / native
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import os
@@ -321,13 +322,65 @@ class CpuPath(ComputePath):
 
 
 def _has_sdpa() -> bool:
-    # Paddle >= 3.1 (``backend`` in the signature) selects among several SDPA kernels; older
-    # versions use the explicit math below.
+    # Paddle >= 3.1 (``backend`` in the signature): SDPA whose selector we have checked (see
+    # flash_applies). Paddle 2.6 / 3.0 always take the explicit math below.
     fn = getattr(F, "scaled_dot_product_attention", None)
     return fn is not None and "backend" in inspect.signature(fn).parameters
 
 
 USE_SDPA = _has_sdpa()
+FLASH_DTYPES = (paddle.float16, paddle.bfloat16)
+
+
+@functools.cache
+def _device_capability(device_id: int) -> tuple:
+    return tuple(paddle.device.cuda.get_device_capability(device_id))
+
+
+def gpu_capability(place) -> Optional[tuple]:
+    """(major, minor) of the CUDA GPU holding ``place``, None for any other device."""
+    if not (hasattr(place, "is_gpu_place") and place.is_gpu_place()):
+        return None
+    return _device_capability(place.gpu_device_id())
+
+
+def _flash_enabled() -> bool:
+    """Flash is among the SDPA backends this build and any ``sdpa_kernel`` / ``sdp_kernel``
+    context enable (otherwise the selector falls through to a kernel that rejects our mask)."""
+    try:  # Paddle >= 3.3: one list of enabled backends (a CUDA build without flash omits it)
+        from paddle.nn.attention import sdpa as backends
+
+        return backends.SDPBackend.FLASH_ATTENTION in backends._get_enabled_backends()
+    except (ImportError, AttributeError):
+        pass
+    from paddle.nn.functional import flash_attention  # 3.1 / 3.2: sdp_kernel's module switches
+
+    return getattr(flash_attention, "g_enable_flash", None) is not False
+
+
+def flash_applies(q: paddle.Tensor) -> bool:
+    """Whether SDPA runs flash attention for queries ``q`` [B, S_q, heads, D] and our mask.
+
+    Flash is the one SDPA kernel that reads the [B, 1, 1, S] mask right (it broadcasts heads
+    and query rows): fp16 / bf16 on sm 8.x / 9.0 (its build asserts sm8x or sm90), D a multiple
+    of 8 up to 128. For anything else Paddle's selector would pick a kernel that rejects or
+    misreads that mask (3.3: the memory-efficient kernel wants [B, heads, S_q, S]; 3.1 / 3.2:
+    an inference kernel that reads [B, 1, S_q, S], drops dropout and cuts keys to S_q), so
+    those calls take the explicit path. docs/model.md, "Attention kernels".
+    """
+    if not USE_SDPA or q.dtype not in FLASH_DTYPES:
+        return False
+    sm = gpu_capability(q.place)
+    d = q.shape[-1]
+    return sm is not None and sm[0] in (8, 9) and d % 8 == 0 and d <= 128 and _flash_enabled()
+
+
+def explicit_attention(q, k, v, mask, p: float, training: bool) -> paddle.Tensor:
+    """softmax(q k^T / sqrt(D) + mask) v with dropout on the probabilities; [B, S, heads, D] in and out."""
+    q, k, v = (t.transpose([0, 2, 1, 3]) for t in (q, k, v))
+    scores = paddle.matmul(q, k, transpose_y=True) * (1.0 / math.sqrt(q.shape[-1])) + mask
+    probs = F.dropout(F.softmax(scores, axis=-1), p, training=training)
+    return paddle.matmul(probs, v).transpose([0, 2, 1, 3])
 
 
 class NativePath(ComputePath):
@@ -358,13 +411,10 @@ class NativePath(ComputePath):
         sq = q.shape[1]
         p = p if training else 0.0
         mask = mask if mask.dtype == q.dtype else mask.astype(q.dtype)  # e.g. fp16 under AMP on GPU
-        if USE_SDPA:  # layout [B, S, heads, D]: no transposes needed
+        if flash_applies(q):  # layout [B, S, heads, D]: no transposes needed
             ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, training=training)
         else:
-            q, k, v = (t.transpose([0, 2, 1, 3]) for t in (q, k, v))
-            scores = paddle.matmul(q, k, transpose_y=True) * (1.0 / math.sqrt(d)) + mask
-            probs = F.dropout(F.softmax(scores, axis=-1), p, training=training)
-            ctx = paddle.matmul(probs, v).transpose([0, 2, 1, 3])
+            ctx = explicit_attention(q, k, v, mask, p, training)
         return ctx.reshape([b, sq, num_heads * d])
 
 
