@@ -569,7 +569,8 @@ class BertPooler(_OnPath):
 class BertModel(nn.Layer):
     """The encoder: forward(input_ids, token_type_ids=None, attention_mask=None) -> (sequence, pooled).
 
-    ``attention_mask``: 1 for tokens, 0 for padding (default: all ones). ``init``: "normal"
+    ``attention_mask``: 1 for tokens, 0 for padding (default: 0 where ``input_ids`` hold
+    ``config.pad_token_id``). ``init``: "normal"
     (BERT's initialisation) or "zeros" (constants: cheap when weights are loaded next).
     The compute path (``.path``) is chosen here and in ``to()`` by ``default_path``;
     ``use_path("cpu" | "native")`` forces one.
@@ -612,8 +613,8 @@ class BertModel(nn.Layer):
         """
         if token_type_ids is None:
             token_type_ids = paddle.zeros_like(input_ids)
-        if attention_mask is None:
-            attention_mask = paddle.ones_like(input_ids)
+        if attention_mask is None:  # padding is what holds the pad id (a real token never does)
+            attention_mask = (input_ids != self.config.pad_token_id).astype("int64")
         x = self.embeddings(input_ids, token_type_ids)
         mask = self.path.prepare_mask(additive_mask(attention_mask, x.dtype), self.config.num_attention_heads)
         x = self.encoder(x, mask, first_token_only)
