@@ -358,8 +358,9 @@ def _flash_enabled() -> bool:
     return getattr(flash_attention, "g_enable_flash", None) is not False
 
 
-def flash_applies(q: paddle.Tensor) -> bool:
-    """Whether SDPA runs flash attention for queries ``q`` [B, S_q, heads, D] and our mask.
+def attention_kernel(dtype, sm: Optional[tuple], head_dim: int) -> str:
+    """The native path's attention for queries of ``dtype`` on a GPU of compute capability
+    ``sm`` (None: not a CUDA GPU): "flash" (through SDPA) or "explicit".
 
     Flash is the one SDPA kernel that reads the [B, 1, 1, S] mask right (it broadcasts heads
     and query rows): fp16 / bf16 on sm 8.x / 9.0 (its build asserts sm8x or sm90), D a multiple
@@ -368,11 +369,15 @@ def flash_applies(q: paddle.Tensor) -> bool:
     an inference kernel that reads [B, 1, S_q, S], drops dropout and cuts keys to S_q), so
     those calls take the explicit path. docs/model.md, "Attention kernels".
     """
+    flash = USE_SDPA and dtype in FLASH_DTYPES and sm is not None and sm[0] in (8, 9)
+    return "flash" if flash and head_dim % 8 == 0 and head_dim <= 128 and _flash_enabled() else "explicit"
+
+
+def flash_applies(q: paddle.Tensor) -> bool:
+    """Whether SDPA runs flash attention for queries ``q`` [B, S_q, heads, D] (see attention_kernel)."""
     if not USE_SDPA or q.dtype not in FLASH_DTYPES:
         return False
-    sm = gpu_capability(q.place)
-    d = q.shape[-1]
-    return sm is not None and sm[0] in (8, 9) and d % 8 == 0 and d <= 128 and _flash_enabled()
+    return attention_kernel(q.dtype, gpu_capability(q.place), q.shape[-1]) == "flash"
 
 
 def explicit_attention(q, k, v, mask, p: float, training: bool) -> paddle.Tensor:
