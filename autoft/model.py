@@ -470,6 +470,11 @@ def _init_attrs(config: BertConfig, init: str):
     return paddle.ParamAttr(initializer=w), paddle.ParamAttr(initializer=nn.initializer.Constant(0.0))
 
 
+def _moves_device(args: tuple, kwargs: dict) -> bool:
+    """Whether a ``Layer.to(device=None, dtype=None, ...)`` call names a device."""
+    return (args[0] if args else kwargs.get("device")) is not None
+
+
 class _OnPath(nn.Layer):
     """A layer whose ops come from ``self.path``, which ``BertModel.use_path`` sets."""
 
@@ -604,9 +609,10 @@ class BertModel(nn.Layer):
         return self
 
     def to(self, *args, **kwargs):
-        """Paddle's ``Layer.to``, then the compute path for where the parameters now live."""
+        """Paddle's ``Layer.to``; a move to a device (not a dtype change) chooses the path again."""
         out = super().to(*args, **kwargs)
-        self.use_path(default_path(self.embeddings.word_embeddings.weight.place))
+        if _moves_device(args, kwargs):
+            self.use_path(default_path(self.embeddings.word_embeddings.weight.place))
         return out
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, first_token_only: bool = False):
@@ -675,7 +681,8 @@ class BertForSequenceClassification(nn.Layer):
 
     def to(self, *args, **kwargs):
         out = super().to(*args, **kwargs)
-        self.bert.use_path(default_path(self.classifier.weight.place))
+        if _moves_device(args, kwargs):
+            self.bert.use_path(default_path(self.classifier.weight.place))
         return out
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None):

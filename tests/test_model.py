@@ -339,8 +339,12 @@ def test_path_is_chosen_once_from_the_placement_and_the_environment(monkeypatch)
     monkeypatch.setenv("AUTOFT_FAST_CPU", "1")
     assert m.bert.path is M.NATIVE_PATH
     monkeypatch.delenv("AUTOFT_FAST_CPU")
+    m.to(dtype="float32")  # not a move: the forced path stays
+    assert all(x.path is M.NATIVE_PATH for x in layers)
     m.to(device="cpu")  # placement chooses again
     assert all(x.path is M.CPU_PATH for x in layers)
+    m.bert.use_path("native").to("cpu")
+    assert m.bert.path is M.CPU_PATH
     with pytest.raises(AutoftError, match="compute path 'fast': expected one of cpu, native"):
         m.use_path("fast")
 
