@@ -6,7 +6,7 @@ Importing this package is cheap and never imports Paddle: a training script's
 """
 
 from autoft.errors import AutoftError
-from autoft.report import report_final_result
+from autoft.report import report_final_result, report_intermediate_result
 
 __version__ = "0.1.0"
 
@@ -20,7 +20,7 @@ _LAZY = {
     "BertTokenizer": "autoft.tokenizer",
 }
 
-__all__ = ["AutoftError", "report_final_result", "__version__", *_LAZY]
+__all__ = ["AutoftError", "report_final_result", "report_intermediate_result", "__version__", *_LAZY]
 
 
 def __getattr__(name):
