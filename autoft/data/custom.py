@@ -39,6 +39,7 @@ class CustomTask(Task):
         super().__init__(data_dir)
         self.name = name
         self._labels: Optional[List[str]] = None
+        self._labels_source: Optional[str] = None  # set by adopt_labels
         if not any((self.data_dir / self.file_name(s)).is_file() for s in SPLITS):
             raise AutoftError(self.missing_message(SPLITS))
 
@@ -75,6 +76,15 @@ class CustomTask(Task):
                 "(same strings, same order)"
             )
         self._labels = list(labels)
+        self._labels_source = source
+
+    def check_label(self, label: str, path: Path, line: int) -> str:
+        if label not in self._label_set and self._labels_source:
+            raise AutoftError(
+                f"{where(path, line)}: expected a label in {{{', '.join(self.labels)}}} (the labels of "
+                f"{self._labels_source}), found {label!r}"
+            )
+        return super().check_label(label, path, line)
 
     def _labels_file(self) -> Optional[List[str]]:
         labels_file = self.data_dir / "labels.txt"

@@ -74,13 +74,14 @@ def _format_quirks(quirks: Counter) -> str:
     return ", ".join(f"{n} {what}" for what, n in sorted(quirks.items()))
 
 
-def iter_lines(path: Path, quirks: Counter) -> Iterator[Tuple[int, str]]:
+def iter_lines(path: Path, quirks: Counter, data: Optional[bytes] = None) -> Iterator[Tuple[int, str]]:
     """(1-based line number, line without its end) for each non-blank line of a UTF-8 file.
 
     Splits on ``\\n`` only (``str.splitlines`` would also split on characters that occur
     inside real texts). BOM, CR line ends and blank lines are counted in ``quirks``.
+    ``data``: the bytes to read instead of the file (stdin); ``path`` then only names them.
     """
-    raw = path.read_bytes()
+    raw = path.read_bytes() if data is None else data
     if raw.startswith(b"\xef\xbb\xbf"):
         quirks["UTF-8 BOM"] += 1
         raw = raw[3:]
