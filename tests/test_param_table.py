@@ -134,3 +134,20 @@ def test_from_dict_names_the_source_and_checks_every_field():
         BertConfig.from_dict({**shape, "num_hidden_layers": 0})
     with pytest.raises(AutoftError, match=r"hidden_act 'swish' not supported; expected one of gelu, gelu_new, relu"):
         BertConfig.from_dict({**shape, "hidden_act": "swish"})
+
+
+# ---------------------------------------------------------------- foreign name maps vs the table
+
+
+@pytest.mark.parametrize("fmt", ["hf", "paddlenlp", "paddlehub1"])
+def test_each_formats_rules_target_exactly_the_tables_names(fmt):
+    """Every rule of a format's name table fills a parameter of the table and every encoder
+    parameter is filled by a rule: the name maps and the table cannot drift apart."""
+    from autoft.weights import FOREIGN
+
+    config = tiny()
+    targets = set()
+    for rule in FOREIGN[fmt].TABLE.rules:
+        indices = range(config.num_hidden_layers) if "{0}" in rule.target else [None]
+        targets |= {rule.target.format(i) for i in indices}
+    assert targets == {p.name for p in param_table(config)} | {"classifier.weight", "classifier.bias"}
