@@ -144,7 +144,7 @@ def _check_levels(levels: Sequence[Sequence[str]], params: Dict[str, object]) ->
 
 def warmup_linear_decay(step: int, total: int, base_lr: float, warmup: float = 0.1,
                         start_point: float = 0.9, end_lr: float = 0.0) -> float:
-    """CombinedStrategy warmup + linear decay (reference §8), step t counted from 0.
+    """CombinedStrategy warmup + linear decay (docs/finetune.md), step t counted from 0.
 
     W = floor(T*warmup), S = max(floor(T*start_point), W). t < W: base*t/W; W <= t < S: base
     (the LR stays where warmup left it); t >= S: (base-end)*(1 - min(t,T)/T) + end. The decay

@@ -1,6 +1,6 @@
 """BERT WordPiece tokenizer for Chinese checkpoints, over the Rust `tokenizers` library.
 
-Same algorithm as Google's / Hugging Face's BertTokenizer (reference/weights.md §4): clean
+Same algorithm as Google's / Hugging Face's BertTokenizer: clean
 control characters, put spaces around CJK ideographs, lower-case and strip accents when
 ``do_lower_case``, split on whitespace and punctuation, then greedy longest-match WordPiece
 with ``##`` continuations (words over 100 characters become [UNK]). Special-token ids are read
