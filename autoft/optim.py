@@ -92,9 +92,10 @@ def param_groups(model, blocks: int, factor: float, mode: str = "levels", weight
     from autoft.model import levels_of
 
     params = {n: p for n, p in model.named_parameters()}
-    table = {p.name: p for p in model.param_table()}
-    levels = levels_of(list(table.values()))
-    _check_levels(levels, params)
+    rows = model.param_table()
+    levels = levels_of(rows)
+    _check_levels(levels, params)  # also catches a name listed twice
+    table = {p.name: p for p in rows}
 
     # (key, multiplier) per parameter name, in top-first order.
     keyed: List[tuple] = []

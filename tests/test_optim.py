@@ -178,6 +178,9 @@ def test_levels_must_cover_every_parameter():
     model.param_table = lambda: table[-2:]
     with pytest.raises(AutoftError, match="in no level"):
         optim.param_groups(model, 2, 1.1)
+    model.param_table = lambda: [*table, ParamSpec("emb.bias", (4,), 0, 2, False)]
+    with pytest.raises(AutoftError, match=r"'emb.bias' appears in levels 0 and 3"):
+        optim.param_groups(model, 2, 1.1)
 
 
 # ---------------------------------------------------------------- unfreezing
