@@ -478,3 +478,29 @@ def test_same_weight_under_two_prefixes_is_refused(dirs, tmp_path):
     with pytest.raises(AutoftError, match=r"tensors bert.pooler.dense.bias and pooler.dense.bias both map to "
                                           r"pooler.dense.bias"):
         read_foreign_raw(d)
+
+
+def test_one_vocab_and_json_reader_for_every_caller(tmp_path):
+    """vocab.txt and JSON files are read by autoft.weights.files for the tokenizer, our format
+    and the foreign ones: same line rule (BOM, CRLF, final newline), same messages."""
+    from autoft.tokenizer import read_vocab
+    from autoft.weights import check_vocab_size, read_json, read_vocab_file
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_bytes("\ufeff[PAD]\r\n[UNK]\r\n[CLS]\n[SEP]\nx\n".encode())
+    assert list(read_vocab_file(vocab).tokens) == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "x"]
+    ids, raw = read_vocab(vocab)
+    assert ids == {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "x": 4} and raw == vocab.read_bytes()
+    with pytest.raises(AutoftError, match=r"vocab.txt: vocabulary has 5 tokens but the weights has 6 rows in w\.e; "
+                                          r"expected the vocab.txt that belongs to these weights"):
+        check_vocab_size(vocab, 6, "the weights", " in w.e")
+    vocab.write_bytes(b"[PAD]\n\xff\n")
+    with pytest.raises(AutoftError, match=r"vocab.txt: expected UTF-8 text, found invalid byte at offset 6"):
+        read_vocab_file(vocab)
+    bad = tmp_path / "c.json"
+    bad.write_text('{"a": 1,\n "b": }')
+    with pytest.raises(AutoftError, match=r"c.json:2: cannot read the thing \(a JSON object\): invalid JSON"):
+        read_json(bad, "the thing (a JSON object)", dict)
+    bad.write_text("[1]")
+    with pytest.raises(AutoftError, match=r"c.json: expected the thing \(a JSON object\), found list"):
+        read_json(bad, "the thing (a JSON object)", dict)

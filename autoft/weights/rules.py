@@ -12,12 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from autoft.errors import AutoftError
 from autoft.weights.files import short_list
+
+if TYPE_CHECKING:  # autoft.model imports paddle: only for type checkers
+    from autoft.model import BertConfig
 
 LAYER = r"(\d+)"  # the layer-index group of a source name pattern
 QKV = "encoder.layers.{0}.attention.qkv"
@@ -69,7 +72,7 @@ class Source:
     checked first, so a wrong directory fails fast.
     """
 
-    config: object  # autoft.model.BertConfig (not imported here: that module imports paddle)
+    config: BertConfig
     config_source: str
     weights: Path
     load: Callable[[], Dict[str, np.ndarray]]
@@ -77,7 +80,7 @@ class Source:
     do_lower_case: bool
 
 
-def config_from(raw: dict, source: str, overrides: Optional[dict] = None):
+def config_from(raw: dict, source: str, overrides: Optional[dict] = None) -> BertConfig:
     """BertConfig from a foreign config dict (HF, PaddleNLP and BERT-TF use the same key names).
 
     ``overrides`` win over the file (e.g. PaddleHub's LayerNorm epsilon); the checks and
@@ -163,7 +166,7 @@ def _fuse_qkv(state, origin, parts, source: str) -> None:
         state[target] = np.concatenate([got[0], got[1], got[2]], axis=-1)
 
 
-def check_state(state: Dict[str, np.ndarray], origin: Dict[str, List[str]], config, source: str,
+def check_state(state: Dict[str, np.ndarray], origin: Dict[str, List[str]], config: BertConfig, source: str,
                 config_source: str) -> Optional[dict]:
     """Check ``state`` against the encoder's parameter table for ``config``; split off a classifier head.
 
