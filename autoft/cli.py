@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "convert": ("autoft.convert", "convert HF / PaddleNLP / PaddleHub 1.x weights to autoft's format"),
     "data": ("autoft.data.cli", "build the demo set (data demo), validate a dataset (data check)"),
     "autofinetune": ("autoft.tuner.cli", "the AutoDL Finetuner (same as the `autofinetune` command)"),
+    "doctor": ("autoft.doctor", "self-check of this box: Paddle, GPUs, attention kernels, a train step per task"),
 }
 
 

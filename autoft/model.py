@@ -25,6 +25,7 @@ where its parameters live; ``AUTOFT_FAST_CPU=1`` / ``0`` forces the CPU / native
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import os
@@ -466,13 +467,70 @@ class CpuPath(ComputePath):
 
 
 def _has_sdpa() -> bool:
-    # Paddle >= 3.1 (``backend`` in the signature) selects among several SDPA kernels; older
-    # versions use the explicit math below.
+    # Paddle >= 3.1 (``backend`` in the signature): SDPA whose selector we have checked (see
+    # flash_applies). Paddle 2.6 / 3.0 always take the explicit math below.
     fn = getattr(F, "scaled_dot_product_attention", None)
     return fn is not None and "backend" in inspect.signature(fn).parameters
 
 
 USE_SDPA = _has_sdpa()
+FLASH_DTYPES = (paddle.float16, paddle.bfloat16)
+
+
+@functools.cache
+def _device_capability(device_id: int) -> tuple:
+    return tuple(paddle.device.cuda.get_device_capability(device_id))
+
+
+def gpu_capability(place) -> Optional[tuple]:
+    """(major, minor) of the CUDA GPU holding ``place``, None for any other device."""
+    if not (hasattr(place, "is_gpu_place") and place.is_gpu_place()):
+        return None
+    return _device_capability(place.gpu_device_id())
+
+
+def _flash_enabled() -> bool:
+    """Flash is among the SDPA backends this build and any ``sdpa_kernel`` / ``sdp_kernel``
+    context enable (otherwise the selector falls through to a kernel that rejects our mask)."""
+    try:  # Paddle >= 3.3: one list of enabled backends (a CUDA build without flash omits it)
+        from paddle.nn.attention import sdpa as backends
+
+        return backends.SDPBackend.FLASH_ATTENTION in backends._get_enabled_backends()
+    except (ImportError, AttributeError):
+        pass
+    from paddle.nn.functional import flash_attention  # 3.1 / 3.2: sdp_kernel's module switches
+
+    return getattr(flash_attention, "g_enable_flash", None) is not False
+
+
+def attention_kernel(dtype, sm: Optional[tuple], head_dim: int) -> str:
+    """The native path's attention for queries of ``dtype`` on a GPU of compute capability
+    ``sm`` (None: not a CUDA GPU): "flash" (through SDPA) or "explicit".
+
+    Flash is the one SDPA kernel that reads the [B, 1, 1, S] mask right (it broadcasts heads
+    and query rows): fp16 / bf16 on sm 8.x / 9.0 (its build asserts sm8x or sm90), D a multiple
+    of 8 up to 128. For anything else Paddle's selector would pick a kernel that rejects or
+    misreads that mask (3.3: the memory-efficient kernel wants [B, heads, S_q, S]; 3.1 / 3.2:
+    an inference kernel that reads [B, 1, S_q, S], drops dropout and cuts keys to S_q), so
+    those calls take the explicit path. docs/model.md, "Attention kernels".
+    """
+    flash = USE_SDPA and dtype in FLASH_DTYPES and sm is not None and sm[0] in (8, 9)
+    return "flash" if flash and head_dim % 8 == 0 and head_dim <= 128 and _flash_enabled() else "explicit"
+
+
+def flash_applies(q: paddle.Tensor) -> bool:
+    """Whether SDPA runs flash attention for queries ``q`` [B, S_q, heads, D] (see attention_kernel)."""
+    if not USE_SDPA or q.dtype not in FLASH_DTYPES:
+        return False
+    return attention_kernel(q.dtype, gpu_capability(q.place), q.shape[-1]) == "flash"
+
+
+def explicit_attention(q, k, v, mask, p: float, training: bool) -> paddle.Tensor:
+    """softmax(q k^T / sqrt(D) + mask) v with dropout on the probabilities; [B, S, heads, D] in and out."""
+    q, k, v = (t.transpose([0, 2, 1, 3]) for t in (q, k, v))
+    scores = paddle.matmul(q, k, transpose_y=True) * (1.0 / math.sqrt(q.shape[-1])) + mask
+    probs = F.dropout(F.softmax(scores, axis=-1), p, training=training)
+    return paddle.matmul(probs, v).transpose([0, 2, 1, 3])
 
 
 class NativePath(ComputePath):
@@ -503,13 +561,10 @@ class NativePath(ComputePath):
         sq = q.shape[1]
         p = p if training else 0.0
         mask = mask if mask.dtype == q.dtype else mask.astype(q.dtype)  # e.g. fp16 under AMP on GPU
-        if USE_SDPA:  # layout [B, S, heads, D]: no transposes needed
+        if flash_applies(q):  # layout [B, S, heads, D]: no transposes needed
             ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, training=training)
         else:
-            q, k, v = (t.transpose([0, 2, 1, 3]) for t in (q, k, v))
-            scores = paddle.matmul(q, k, transpose_y=True) * (1.0 / math.sqrt(d)) + mask
-            probs = F.dropout(F.softmax(scores, axis=-1), p, training=training)
-            ctx = paddle.matmul(probs, v).transpose([0, 2, 1, 3])
+            ctx = explicit_attention(q, k, v, mask, p, training)
         return ctx.reshape([b, sq, num_heads * d])
 
 
@@ -558,6 +613,11 @@ def _init_attrs(config: BertConfig, init: str):
     else:
         raise AutoftError(f"model init {init!r}: expected 'normal' or 'zeros'")
     return paddle.ParamAttr(initializer=w), paddle.ParamAttr(initializer=nn.initializer.Constant(0.0))
+
+
+def _moves_device(args: tuple, kwargs: dict) -> bool:
+    """Whether a ``Layer.to(device=None, dtype=None, ...)`` call names a device."""
+    return (args[0] if args else kwargs.get("device")) is not None
 
 
 class _OnPath(nn.Layer):
@@ -664,7 +724,8 @@ class BertPooler(_OnPath):
 class BertModel(_TableMethods, nn.Layer):
     """The encoder: forward(input_ids, token_type_ids=None, attention_mask=None) -> (sequence, pooled).
 
-    ``attention_mask``: 1 for tokens, 0 for padding (default: all ones). ``init``: "normal"
+    ``attention_mask``: 1 for tokens, 0 for padding (default: 0 where ``input_ids`` hold
+    ``config.pad_token_id``). ``init``: "normal"
     (BERT's initialisation) or "zeros" (constants: cheap when weights are loaded next).
     The compute path (``.path``) is chosen here and in ``to()`` by ``default_path``;
     ``use_path("cpu" | "native")`` forces one.
@@ -691,9 +752,10 @@ class BertModel(_TableMethods, nn.Layer):
         return self
 
     def to(self, *args, **kwargs):
-        """Paddle's ``Layer.to``, then the compute path for where the parameters now live."""
+        """Paddle's ``Layer.to``; a move to a device (not a dtype change) chooses the path again."""
         out = super().to(*args, **kwargs)
-        self.use_path(default_path(self.embeddings.word_embeddings.weight.place))
+        if _moves_device(args, kwargs):
+            self.use_path(default_path(self.embeddings.word_embeddings.weight.place))
         return out
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, first_token_only: bool = False):
@@ -705,8 +767,8 @@ class BertModel(_TableMethods, nn.Layer):
         """
         if token_type_ids is None:
             token_type_ids = paddle.zeros_like(input_ids)
-        if attention_mask is None:
-            attention_mask = paddle.ones_like(input_ids)
+        if attention_mask is None:  # padding is what holds the pad id (a real token never does)
+            attention_mask = (input_ids != self.config.pad_token_id).astype("int64")
         x = self.embeddings(input_ids, token_type_ids)
         mask = self.path.prepare_mask(additive_mask(attention_mask, x.dtype), self.config.num_attention_heads)
         x = self.encoder(x, mask, first_token_only)
@@ -751,7 +813,8 @@ class BertForSequenceClassification(_TableMethods, nn.Layer):
 
     def to(self, *args, **kwargs):
         out = super().to(*args, **kwargs)
-        self.bert.use_path(default_path(self.classifier.weight.place))
+        if _moves_device(args, kwargs):
+            self.bert.use_path(default_path(self.classifier.weight.place))
         return out
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None):
