@@ -157,6 +157,8 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 @pytest.mark.parametrize("script", ["train.py", "predict.py"])
 def test_missing_paddle_is_one_message_naming_both_wheels(script, tmp_path):
+    for name in ("config.json", "model.safetensors", "labels.json"):  # predict.py looks for a model first
+        (tmp_path / name).write_text("{}")
     out = _child(HIDE_PADDLE, argv=[str(ROOT / script), "--dataset", "demo", "--checkpoint_dir", str(tmp_path)],
                  cwd=tmp_path)
     assert out.returncode == 2, (out.stdout, out.stderr)
