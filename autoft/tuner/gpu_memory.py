@@ -17,8 +17,6 @@ from autoft.errors import AutoftError
 from autoft.tuner.devices import Slot, nvidia_smi, physical_gpus, resolve_entry
 
 GIB = 1024**3
-# Per trial process, outside Paddle's tensors: the CUDA context, cuBLAS/cuDNN handles and workspaces.
-CUDA_CONTEXT_BYTES = GIB // 2
 # Above this share of a card a trial is borderline: allocator fragmentation can push it over.
 BORDERLINE = 0.9
 MEMORY_QUERY = ["--query-gpu=index,uuid,memory.total", "--format=csv,noheader,nounits"]
@@ -57,7 +55,8 @@ def slot_card_bytes(entry: str, physical, totals: Dict[str, int]) -> Optional[in
 def check_gpu_memory(slots: Sequence[Slot], estimate_bytes: int, trials_per_gpu: int, environ=None) -> List[str]:
     """Warnings about GPU memory for these slots; AutoftError when ``trials_per_gpu`` trials cannot fit.
 
-    Each trial needs ``estimate_bytes`` + CUDA_CONTEXT_BYTES. A card that cannot hold K > 1 trials
+    ``estimate_bytes`` is one trial's whole peak (autoft.memory counts the CUDA context and allocator
+    fragmentation per process), so K trials need K times it. A card that cannot hold K > 1 trials
     is a refusal naming how many fit; a single trial that does not fit, or any use above 90 % of a
     card, is a warning (the estimate is not exact; the trial itself says for sure). CPU slots are
     ignored; a card whose memory cannot be read is one warning.
@@ -68,7 +67,7 @@ def check_gpu_memory(slots: Sequence[Slot], estimate_bytes: int, trials_per_gpu:
         return []
     physical, _ = physical_gpus(env)
     totals, how = card_memory(env)
-    per_trial = int(estimate_bytes) + CUDA_CONTEXT_BYTES
+    per_trial = max(1, int(estimate_bytes))
     warnings, refusals = [], []
     for entry in entries:
         total = slot_card_bytes(entry, physical, totals)
@@ -77,7 +76,7 @@ def check_gpu_memory(slots: Sequence[Slot], estimate_bytes: int, trials_per_gpu:
             continue
         need = trials_per_gpu * per_trial
         what = (f"GPU {entry} ({total / GIB:.1f} GiB): {trials_per_gpu} trial(s) x ~{per_trial / GIB:.1f} GiB "
-                f"(estimated peak {estimate_bytes / GIB:.1f} GiB + CUDA context) = {need / GIB:.1f} GiB")
+                f"(estimated peak per trial) = {need / GIB:.1f} GiB")
         if need > total and trials_per_gpu > 1:
             fit = total // per_trial
             refusals.append((f"{what} do not fit; at most {fit} fit(s)", fit))
