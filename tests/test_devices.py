@@ -222,3 +222,12 @@ def test_fake_nvidia_smi_is_the_one_used(tmp_path):
     env = env_with(tmp_path)
     assert shutil.which("nvidia-smi", path=env["PATH"]).startswith(str(tmp_path))
     assert devices.physical_gpus(env)[0][2].name == "Tesla V100-SXM2-16GB"
+
+
+def test_the_check_output_seam(tmp_path):
+    env = env_with(tmp_path)
+    out = f"loading model\n{gpu_memory.estimate_line(int(9.9 * GIB))}\ncheck OK\n"
+    assert gpu_memory.estimate_from_output(out) == int(9.9 * GIB)
+    with pytest.raises(AutoftError, match="--trials_per_gpu 2 does not fit"):
+        gpu_memory.precheck(gpu_slots(env, "2", 2), out, 2, environ=env)
+    assert gpu_memory.precheck(gpu_slots(env, "2", 2), "check OK\n", 2, environ=env) == []  # another script

@@ -91,3 +91,25 @@ def check_gpu_memory(slots: Sequence[Slot], estimate_bytes: int, trials_per_gpu:
         raise AutoftError(f"--trials_per_gpu {trials_per_gpu} does not fit: " + "; ".join(t for t, _ in refusals)
                           + f". Use {fewer}, or lower each trial's peak: {FIXES} (docs/gpu.md).")
     return warnings
+
+
+# The seam with `train.py --check` (run once by the tuner before the first trial): the check prints
+# this line with autoft.memory.estimate_peak_bytes(...) for the trial's model and flags.
+ESTIMATE_LINE = "estimated GPU peak per trial (bytes): "
+
+
+def estimate_line(estimate_bytes: int) -> str:
+    """The line ``train.py --check`` prints for the tuner."""
+    return f"{ESTIMATE_LINE}{int(estimate_bytes)}"
+
+
+def estimate_from_output(text: str) -> Optional[int]:
+    """The estimate in a ``--check`` run's output (its last such line), or None when it printed none."""
+    found = [line.split(ESTIMATE_LINE, 1)[1].strip() for line in text.splitlines() if ESTIMATE_LINE in line]
+    return int(found[-1]) if found and found[-1].isdigit() else None
+
+
+def precheck(slots: Sequence[Slot], check_output: str, trials_per_gpu: int, environ=None) -> List[str]:
+    """check_gpu_memory with the estimate from a ``--check`` run's output; [] when it gave none."""
+    estimate = estimate_from_output(check_output)
+    return [] if estimate is None else check_gpu_memory(slots, estimate, trials_per_gpu, environ)
