@@ -45,8 +45,9 @@ if [ ! -f "$stamp" ]; then
   if [ "$req" = requirements-dev.txt ] && ! python -c "import importlib.metadata as m; m.version('torch')" 2>/dev/null; then
     # PyTorch's CPU build: the tests only cross-check numerics; PyPI's Linux torch pulls GBs of CUDA wheels.
     torch_pin=$(grep -oE '^torch==[^ ]+' requirements-dev.txt)
-    if ! python -m pip install -q "$torch_pin" --index-url https://download.pytorch.org/whl/cpu 2>&1 | quiet; then
-      echo "setup: PyTorch's CPU index is unreachable; $torch_pin comes from PyPI" >&2
+    if ! python -c "import socket; socket.create_connection(('download.pytorch.org', 443), timeout=5).close()" 2>/dev/null \
+      || ! python -m pip install -q --retries 1 "$torch_pin" --index-url https://download.pytorch.org/whl/cpu 2>&1 | quiet; then
+      echo "setup: PyTorch's CPU index is not reachable from here; $torch_pin comes from the default index" >&2
     fi
   fi
   python -m pip install -q -r "$req" 2>&1 | quiet
