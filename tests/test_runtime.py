@@ -169,6 +169,19 @@ def test_missing_paddle_is_one_message_naming_both_wheels(script, tmp_path):
         assert needle in lines[0]
 
 
+def test_missing_paddle_from_a_top_level_import_is_the_same_message(tmp_path):
+    # `autoft convert` imports autoft.model (a plain `import paddle` at its top) after setup_process().
+    code = HIDE_PADDLE.replace('runpy.run_path(sys.argv[0], run_name="__main__")',
+                               "from autoft.cli import main; main(sys.argv[1:])")
+    out = _child(code, argv=["autoft", "convert", str(tmp_path / "src"), str(tmp_path / "dst")], cwd=tmp_path)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert out.stderr.startswith("error: Paddle is not installed") and "Traceback" not in out.stderr, out.stderr
+    probe = _child(HIDE_PADDLE.split("sys.argv = ")[0]
+                   + "from autoft import runtime\nruntime.setup_process()\n"
+                   "import importlib.util\nprint(importlib.util.find_spec('paddle'))\n")
+    assert probe.returncode == 0 and probe.stdout.strip() == "None", probe.stderr  # a probe is not an error
+
+
 def test_missing_paddle_is_still_an_import_error():
     exc = runtime.PaddleNotInstalled("x", name="paddle")
     assert isinstance(exc, ImportError) and isinstance(exc, AutoftError) and exc.name == "paddle"
