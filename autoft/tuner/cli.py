@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence
 
 from autoft.errors import AutoftError, run_cli
 
-STRATEGY_CHOICES = ("hazero", "pshe2", "random")
+STRATEGY_CHOICES = ("hazero", "pshe2", "random", "tpe", "auto")
 
 HUB_CLASH = (
     "this `hub` command comes from autoft: it only provides `hub autofinetune` (PaddleHub 1.4's AutoDL "
@@ -48,7 +48,7 @@ def build_parser(prog: str = "hub autofinetune") -> argparse.ArgumentParser:
     g.add_argument("--output_dir", default=None, help="output root (default output_<YYYYmmddHHMMSS>)")
     g.add_argument("--evaluator", default="populationbased",
                    help="fulltrail | populationbased (alias modelbased); default populationbased")
-    g.add_argument("--tuning_strategy", default="pshe2", help="hazero | pshe2 (| random); default pshe2")
+    g.add_argument("--tuning_strategy", default="pshe2", help="hazero | pshe2 (| random | tpe | auto); default pshe2")
     a = p.add_argument_group("autoft additions")
     a.add_argument("--resume", action="store_true", help="continue the search journaled in --output_dir")
     a.add_argument("--cpu_slots", type=int, default=None, metavar="N",
@@ -123,7 +123,7 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
         raise AutoftError(f"--evaluator: expected fulltrail or populationbased (alias modelbased), found {args.evaluator!r}")
     strategy = args.tuning_strategy.strip().lower()
     if strategy not in STRATEGY_CHOICES:
-        raise AutoftError(f"--tuning_strategy: expected hazero or pshe2 (or random), found {args.tuning_strategy!r}")
+        raise AutoftError(f"--tuning_strategy: expected hazero or pshe2 (or random, tpe, auto), found {args.tuning_strategy!r}")
     if args.resume and args.output_dir is None:
         raise AutoftError("--resume needs --output_dir: the directory of the search to continue")
     output_dir = args.output_dir or time.strftime("output_%Y%m%d%H%M%S")
