@@ -337,6 +337,14 @@ def _resume_from(run: Run, saved: Optional[resume.ResumeState]) -> None:
         return
     from autoft import checkpoint
 
+    best_weights = run.keeper.best_dir / checkpoint.WEIGHTS
+    if saved.keeper["score"] is not None and not best_weights.is_file():
+        # The state's best model is gone (deleted by hand, or by a tuner cleaning up): a resumed
+        # run could not hand back the model its score belongs to.
+        log.warning("%s: not resuming, its best model %s is missing; starting over", saved.directory, best_weights)
+        resume.clear(saved.directory)
+        return
+
     diffs = TrainConfig.from_dict(saved.config).training_differences(run.cfg)
     if diffs:
         raise AutoftError(f"{saved.directory}: the resume state was written with other flags: {'; '.join(diffs)}. "

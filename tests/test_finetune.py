@@ -123,3 +123,26 @@ def test_train_config_reads_old_and_new_train_state(tmp_path):
     assert cfg.to_dict()["debug_flag_of_an_old_version"] == 1  # kept, not lost
     new = finetune.parse_args(["--dataset", "demo", "--seed", "7"])
     assert TrainConfig.from_dict(new.to_dict()) == new
+
+
+def test_scalar_log_writes_runs_and_children_or_nothing(tmp_path):
+    pytest.importorskip("visualdl")
+    from autoft.visualdl import ScalarLog
+
+    log = ScalarLog.open(tmp_path / "vis")
+    pop = log.child("pop_0")
+    log.add_many({"a/x": 1.0, "a/y": 2.0}, step=1)
+    pop.add("b/z", 3, step=1)
+    log.flush()
+    log.close()
+    pop.close()
+    log.close()  # twice is fine
+    assert any(p.is_file() for p in (tmp_path / "vis").iterdir())
+    assert any((tmp_path / "vis" / "pop_0").iterdir())
+    (tmp_path / "vis" / "stale").write_text("x")
+    fresh = ScalarLog.open(tmp_path / "vis", fresh=True)
+    assert not (tmp_path / "vis" / "stale").exists() and fresh.enabled
+    fresh.close()
+    off = ScalarLog.disabled("a tuner trial")
+    off.add("t", 1.0, 1)
+    assert not off.enabled and not off.child("pop_1").enabled and off.note == "a tuner trial"

@@ -166,3 +166,16 @@ def test_no_resume_starts_over_and_other_flags_are_refused(world, tmp_path):
     assert "--learning_rate 0.001 (saved: 0.003)" in proc.stderr and "--no_resume" in proc.stderr
     fresh = _run(world, "--checkpoint_dir", ckpt, "--learning_rate", 1e-3, "--no_resume", "--epochs", 1)
     assert "resumed" not in fresh.stderr and not (ckpt / "resume").exists()
+
+
+def test_a_resume_state_whose_best_model_is_gone_starts_over(world, tmp_path):
+    import shutil
+
+    ckpt = tmp_path / "ckpt"
+    _kill_after_resume_point(world, ckpt / "resume" / "state.json", "--checkpoint_dir", ckpt, min_step=60)
+    shutil.rmtree(ckpt / "best_model")  # e.g. a tuner cleaning up an unfinished trial
+    proc = _run(world, "--checkpoint_dir", ckpt)
+    assert "best model" in proc.stderr and "missing; starting over" in proc.stderr
+    assert "resumed from" not in proc.stderr
+    run = json.loads((ckpt / "train_state.json").read_text(encoding="utf-8"))
+    assert run["history"][0]["step"] == 50 and (ckpt / "best_model" / "model.safetensors").is_file()
