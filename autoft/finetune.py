@@ -392,10 +392,11 @@ def train(cfg: TrainConfig) -> dict:
     start, step = run.position, run.position.step
     model.train()
     for epoch in range(start.epoch, cfg.epochs + 1):
-        frozen = optim.apply_unfreezing(model, optim.trainable_level_count(run.n_levels, cfg.frz_blocks, epoch))
+        n_trainable = optim.trainable_level_count(run.n_levels, cfg.frz_blocks, epoch)
+        frozen = optim.apply_unfreezing(model, n_trainable)
         if cfg.frz_blocks > 0:
-            log.info("epoch %d: top %d of %d levels train (%d params frozen)", epoch,
-                     optim.trainable_level_count(run.n_levels, cfg.frz_blocks, epoch), run.n_levels, len(frozen))
+            log.info("epoch %d: top %d of %d levels train (%d params frozen)", epoch, n_trainable, run.n_levels,
+                     len(frozen))
         skip = start.micro if epoch == start.epoch else 0
         batches = feats.batches(run.train_set, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch - 1)
         bar = _progress_bar(run, epoch, done=skip // cfg.grad_accum)
@@ -417,10 +418,12 @@ def train(cfg: TrainConfig) -> dict:
                     run.first_loss = _finite_loss(first_loss, 0, cfg)
                     log.info("first-step loss %.6f", run.first_loss)
                 log_step(run, epoch, step, _finite_loss(loss, step, cfg), lr, bar)
-            if cfg.eval_interval and step % cfg.eval_interval == 0 and step % run.steps_per_epoch:
+            if step % run.steps_per_epoch == 0:
+                continue  # the epoch-end evaluation and resume point follow
+            if cfg.eval_interval and step % cfg.eval_interval == 0:
                 evaluate_and_keep(run, epoch, step)
                 save_resume(run, resume.Position(step, epoch, micro))
-            elif cfg.save_interval and step % cfg.save_interval == 0 and step % run.steps_per_epoch:
+            elif cfg.save_interval and step % cfg.save_interval == 0:
                 save_resume(run, resume.Position(step, epoch, micro))
         bar.close()
         evaluate_and_keep(run, epoch, step)
