@@ -98,6 +98,20 @@ def test_pairs_and_argument_errors(model_dir):
         Classifier.load(model_dir, max_seq_len=41)
 
 
+def test_amp_is_dropped_on_cpu_with_a_warning_and_checked(model_dir, caplog):
+    import paddle
+
+    from autoft import Classifier
+
+    if paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
+        pytest.skip("a GPU runs --amp for real (the device check does that)")
+    clf = Classifier.load(model_dir, amp="bf16")
+    assert not clf.use_amp and "--amp=bf16 ignored on CPU" in caplog.text
+    np.testing.assert_array_equal(clf.predict([SHORT]).probabilities, Classifier.load(model_dir).predict([SHORT]).probabilities)
+    with pytest.raises(AutoftError, match=r"amp: expected one of none, fp16, bf16, found 'fp8'"):
+        Classifier.load(model_dir, amp="fp8")
+
+
 # -- input files -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "text, message",
