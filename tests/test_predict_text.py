@@ -155,7 +155,7 @@ def test_cli_predicts_stdin_to_stdout_and_a_file_atomically(model_dir, tmp_path)
     expected = Classifier.load(model_dir).predict([SHORT, LONG], [None, "好"])
     assert [r["label"] for r in records] == expected.labels
     np.testing.assert_allclose([list(r["probabilities"].values()) for r in records], expected.probabilities, atol=1e-5)
-    assert "predicted 2 texts from <stdin> (1 pairs)" in proc.stderr and SHORT not in proc.stderr
+    assert "predicted 2 texts from <stdin> (1 with text_b)" in proc.stderr and SHORT not in proc.stderr
 
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": 7, "text_a": SHORT}, ensure_ascii=False) + "\n", encoding="utf-8")
