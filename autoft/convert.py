@@ -9,11 +9,10 @@ names come from a labels file beside the weights when there is one, else "0".."n
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from autoft.errors import AutoftError
+from autoft.errors import ArgumentParser, AutoftError
 from autoft.weights import read_json, short_list
 
 LABEL_FILES = ("labels.json", "labels.txt", "label_list.txt")
@@ -94,20 +93,22 @@ def convert(src, dst, model_dir=None, force: bool = False) -> dict:
 
 def cli(argv: Optional[Sequence[str]] = None) -> int:
     """``autoft convert SRC DST [--model_dir DIR] [--force]``."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="autoft convert",
         description="Convert pretrained weights (Hugging Face, PaddleNLP, PaddleHub 1.x module, or autoft) "
                     "into autoft's format: config.json, model.safetensors, vocab.txt, tokenizer_config.json "
-                    "(+ labels.json for a fine-tuned classifier).")
+                    "(+ labels.json for a fine-tuned classifier). Exit 0: converted; 2: a bad source, "
+                    "destination or flag (one line naming it).")
     parser.add_argument("src", help="model directory, or a model name looked up in --model_dir / $AUTOFT_HOME/models")
     parser.add_argument("dst", help="output directory (must not exist or be empty, unless --force)")
-    parser.add_argument("--model_dir", default=None, help="directory holding the model when SRC is a name")
+    parser.add_argument("--model_dir", default=None,
+                        help="directory holding the model when SRC is a name (default: $AUTOFT_HOME/models)")
     parser.add_argument("--force", action="store_true", help="write into DST even if it is not empty")
     args = parser.parse_args(list(argv or []))
 
-    from autoft.runtime import setup_process
+    from autoft.runtime import import_paddle
 
-    setup_process()  # before anything imports paddle
+    import_paddle()  # thread setup first, and Paddle's OMP_NUM_THREADS banner filtered out
     summary = convert(args.src, args.dst, args.model_dir, args.force)
     c = summary["config"]
     print(f"read {summary['source']} (format: {summary['format']})")

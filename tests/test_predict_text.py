@@ -98,6 +98,20 @@ def test_pairs_and_argument_errors(model_dir):
         Classifier.load(model_dir, max_seq_len=41)
 
 
+def test_amp_is_dropped_on_cpu_with_a_warning_and_checked(model_dir, caplog):
+    import paddle
+
+    from autoft import Classifier
+
+    if paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
+        pytest.skip("a GPU runs --amp for real (the device check does that)")
+    clf = Classifier.load(model_dir, amp="bf16")
+    assert not clf.use_amp and "--amp=bf16 ignored on CPU" in caplog.text
+    np.testing.assert_array_equal(clf.predict([SHORT]).probabilities, Classifier.load(model_dir).predict([SHORT]).probabilities)
+    with pytest.raises(AutoftError, match=r"amp: expected one of none, fp16, bf16, found 'fp8'"):
+        Classifier.load(model_dir, amp="fp8")
+
+
 # -- input files -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "text, message",
@@ -141,7 +155,7 @@ def test_cli_predicts_stdin_to_stdout_and_a_file_atomically(model_dir, tmp_path)
     expected = Classifier.load(model_dir).predict([SHORT, LONG], [None, "好"])
     assert [r["label"] for r in records] == expected.labels
     np.testing.assert_allclose([list(r["probabilities"].values()) for r in records], expected.probabilities, atol=1e-5)
-    assert "predicted 2 texts from <stdin> (1 pairs)" in proc.stderr and SHORT not in proc.stderr
+    assert "predicted 2 texts from <stdin> (1 with text_b)" in proc.stderr and SHORT not in proc.stderr
 
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": 7, "text_a": SHORT}, ensure_ascii=False) + "\n", encoding="utf-8")
