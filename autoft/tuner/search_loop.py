@@ -322,6 +322,7 @@ class SearchRun:
 
         cfg = self.cfg
         if self.journal_path.exists():
+            self.lock.acquire()  # refused with the holder's pid when a tuner is running it
             raise AutoftError(
                 f"--output_dir {self.out} already holds a search ({self.journal_path}); add --resume to continue it "
                 f"or choose another --output_dir"
