@@ -70,13 +70,14 @@ def test_a_sentence_gets_the_same_probabilities_alone_and_padded_in_a_batch(mode
     alone = clf.predict([SHORT]).probabilities[0]
     batch = clf.predict([LONG, SHORT, LONG + LONG], batch_size=8)  # SHORT padded to 24 tokens
     np.testing.assert_allclose(batch.probabilities[1], alone, atol=1e-5)
-    # Meaningful: the same padded batch without the mask (all ones) moves SHORT's logits.
+    # Meaningful: the same padded batch with an all-ones mask (padding attended) moves SHORT's logits.
     feats = clf.encode([LONG, SHORT])
     ids = np.zeros((2, int(feats.lengths.max())), dtype=np.int64)
     for row, x in enumerate(feats.input_ids):
         ids[row, : len(x)] = x
     with paddle.no_grad():
-        unmasked = clf.model(paddle.to_tensor(ids), paddle.zeros_like(paddle.to_tensor(ids))).numpy()[1]
+        t = paddle.to_tensor(ids)
+        unmasked = clf.model(t, paddle.zeros_like(t), paddle.ones_like(t)).numpy()[1]
     assert np.abs(clf.predictions(unmasked[None]).probabilities[0] - alone).max() > 1e-3
 
 
