@@ -6,7 +6,7 @@ Importing this package is cheap and never imports Paddle: a training script's
 """
 
 from autoft.errors import AutoftError
-from autoft.report import report_final_result
+from autoft.report import report_final_result, report_intermediate_result
 
 __version__ = "0.1.0"
 
@@ -18,9 +18,11 @@ _LAZY = {
     "BertModel": "autoft.model",
     "BertForSequenceClassification": "autoft.model",
     "BertTokenizer": "autoft.tokenizer",
+    "Classifier": "autoft.classifier",
+    "Predictions": "autoft.classifier",
 }
 
-__all__ = ["AutoftError", "report_final_result", "__version__", *_LAZY]
+__all__ = ["AutoftError", "report_final_result", "report_intermediate_result", "__version__", *_LAZY]
 
 
 def __getattr__(name):

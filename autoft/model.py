@@ -29,7 +29,6 @@ import functools
 import inspect
 import math
 import os
-import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -57,8 +56,18 @@ PRESETS = {
 }
 
 
+ACTIVATIONS = ("gelu", "gelu_new", "relu")  # what BertLayer implements
+SHAPE_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+
+
 @dataclass
 class BertConfig:
+    """The model's shape and hyperparameters: the one place that states their defaults and checks.
+
+    Every config (ours, Hugging Face's, PaddleNLP's, a PaddleHub module's) becomes one through
+    :meth:`from_dict`; the fields are the BERT config keys those formats share.
+    """
+
     vocab_size: int = 21128
     hidden_size: int = 768
     num_hidden_layers: int = 12
@@ -74,14 +83,18 @@ class BertConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self):
+        for k in (*SHAPE_KEYS, "max_position_embeddings", "type_vocab_size"):
+            value = getattr(self, k)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise AutoftError(f"model config: {k} must be a positive integer, found {value!r}")
         if self.hidden_size % self.num_attention_heads:
             raise AutoftError(
                 f"model config: hidden_size {self.hidden_size} is not divisible by "
                 f"num_attention_heads {self.num_attention_heads}"
             )
-        if self.hidden_act not in ("gelu", "gelu_new", "relu"):
+        if self.hidden_act not in ACTIVATIONS:
             raise AutoftError(
-                f"model config: hidden_act {self.hidden_act!r} not supported (expected gelu or relu)"
+                f"model config: hidden_act {self.hidden_act!r} not supported; expected one of {', '.join(ACTIVATIONS)}"
             )
 
     @classmethod
@@ -95,32 +108,164 @@ class BertConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> BertConfig:
-        """Build from a dict; unknown keys are ignored, missing shape keys are an error."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        required = (
-            "vocab_size",
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "intermediate_size",
-        )
-        missing = [k for k in required if k not in d]
-        if missing:
-            raise AutoftError(f"model config is missing {', '.join(missing)}")
-        kwargs = {}
-        for k, v in d.items():
-            if k in fields:
-                kind = fields[k].type
-                try:
-                    kwargs[k] = (
-                        {"int": int, "float": float, "str": str}[kind](v)
-                        if v is not None
-                        else fields[k].default
-                    )
-                except (TypeError, ValueError) as exc:
-                    raise AutoftError(f"model config: {k}={v!r} is not a valid {kind}") from exc
-        return cls(**kwargs)
+    def from_dict(cls, d: dict, source: Optional[str] = None) -> BertConfig:
+        """Build from a dict of config keys; unknown keys are ignored, a None value takes the default.
+
+        The five shape keys are required. ``source`` (e.g. the file's path) starts every message.
+        """
+        try:
+            missing = [k for k in SHAPE_KEYS if k not in d]
+            if missing:
+                raise AutoftError(
+                    f"model config is missing {', '.join(missing)}; expected the BERT shape keys {', '.join(SHAPE_KEYS)}"
+                )
+            fields = {f.name: f for f in dataclasses.fields(cls)}
+            return cls(**{k: _config_value(k, v, fields[k]) for k, v in d.items() if k in fields})
+        except AutoftError as exc:
+            if source is None:
+                raise
+            raise AutoftError(f"{source}: {exc}") from None
+
+
+def _config_value(key: str, value, field: dataclasses.Field):
+    """``value`` as the field's type (an int given as 1024.0 or "1024" is accepted); None -> default."""
+    if value is None:
+        return field.default
+    kind = {"int": int, "float": float, "str": str}[field.type]
+    try:
+        if kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
+            raise ValueError(value)
+        return int(float(value)) if kind is int else kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise AutoftError(f"model config: {key}={value!r} is not a valid {field.type}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The parameter table: every parameter's name, shape, PaddleHub level, layer and weight decay.
+# levels(), layer_of(), weight-decay groups (optim.py), the shapes foreign weights are checked
+# against (autoft/weights) and the encoder prefix of a classifier checkpoint all read it.
+# ---------------------------------------------------------------------------------------------
+
+ENCODER_PREFIX = "bert."  # where a classifier keeps its encoder's parameters
+
+# One encoder layer's modules, bottom to top (the order of its ops): (name, kind).
+LAYER_MODULES = (
+    ("attention.qkv", "linear"),
+    ("attention.out", "linear"),
+    ("attention_norm", "norm"),
+    ("ffn_in", "linear"),
+    ("ffn_out", "linear"),
+    ("ffn_norm", "norm"),
+)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: ``level`` counts PaddleHub 1.4's op-depth levels from the top (0 = the
+    classifier bias, or the pooler of a bare encoder); ``layer`` is 0 for the embeddings,
+    i + 1 for encoder layer i, L + 1 for pooler and classifier; ``decay``: weight decay
+    applies (not to biases and LayerNorm parameters, as in PaddleHub and BERT)."""
+
+    name: str
+    shape: tuple
+    level: int
+    layer: int
+    decay: bool
+
+
+def param_table(config: BertConfig, num_labels: Optional[int] = None) -> list[ParamSpec]:
+    """Every parameter of ``BertModel(config)`` (``num_labels`` None: names without a prefix)
+    or of a ``BertForSequenceClassification`` with ``num_labels`` classes (encoder under
+    ``bert.``), in ``named_parameters()`` order.
+
+    Levels follow PaddleHub's rule (strategy.get_depth_parameter): an op's depth is 1 + the
+    max depth of the ops producing its inputs; a parameter's depth is the min depth of the
+    ops consuming it; a parameter one depth deeper whose name shares the prefix before the
+    first "." (``pooled_fc.w_0`` / ``pooled_fc.b_0``) joins the shallower level. On PaddleHub
+    1.x's static BERT graph (bottom to top) that gives:
+    - ``word_embedding``, ``pos_embedding``, ``sent_embedding``: three parallel lookups of
+      feeds, one depth, so ONE level;
+    - ``pre_encoder_layer_norm_{scale,bias}`` (one layer_norm op consumes both): a level;
+    - per layer: the q/k/v ``mul`` ops read the same input (one depth; each bias merges with
+      its weight), so ONE level for Q|K|V; then the attention output fc, the post-attention
+      LayerNorm, FFN in, FFN out, post-FFN LayerNorm: six levels per layer;
+    - ``pooled_fc.{w_0,b_0}``: a level;
+    - the classifier ``cls_out_w`` (read by ``mul``) and ``cls_out_b`` (one depth deeper, by
+      ``elementwise_add``) share no "." prefix: TWO levels, the bias on top.
+    So 6L + 5 levels with a classifier (149 for 24 layers), 6L + 3 without: the seed's
+    blocks/factor were tuned on this count.
+    """
+    h, i, n_layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    prefix = "" if num_labels is None else ENCODER_PREFIX
+    weight_shapes = {"attention.qkv": (h, 3 * h), "attention.out": (h, h), "ffn_in": (h, i), "ffn_out": (i, h)}
+
+    def linear(name, w_shape, layer):
+        return [(f"{name}.weight", w_shape, layer, True), (f"{name}.bias", (w_shape[1],), layer, False)]
+
+    def norm(name, layer):
+        return [(f"{name}.weight", (h,), layer, False), (f"{name}.bias", (h,), layer, False)]
+
+    e = f"{prefix}embeddings."
+    bottom_up = [  # one list per level, bottom first: (name, shape, layer, decay)
+        [(e + "word_embeddings.weight", (config.vocab_size, h), 0, True),
+         (e + "position_embeddings.weight", (config.max_position_embeddings, h), 0, True),
+         (e + "token_type_embeddings.weight", (config.type_vocab_size, h), 0, True)],
+        norm(e + "layer_norm", 0),
+    ]
+    for n in range(n_layers):
+        for module, kind in LAYER_MODULES:
+            name = f"{prefix}encoder.layers.{n}.{module}"
+            bottom_up.append(linear(name, weight_shapes[module], n + 1) if kind == "linear" else norm(name, n + 1))
+    bottom_up.append(linear(f"{prefix}pooler.dense", (h, h), n_layers + 1))
+    if num_labels is not None:
+        weight, bias = linear("classifier", (h, num_labels), n_layers + 1)
+        bottom_up += [[weight], [bias]]
+    top = len(bottom_up) - 1
+    return [ParamSpec(name, shape, top - depth, layer, decay)
+            for depth, level in enumerate(bottom_up) for name, shape, layer, decay in level]
+
+
+def levels_of(table: Sequence[ParamSpec]) -> list[list[str]]:
+    """Parameter names per level, TOP FIRST (the order discriminative LR and unfreezing use)."""
+    out: list[list[str]] = [[] for _ in range(1 + max((p.level for p in table), default=-1))]
+    for p in table:
+        out[p.level].append(p.name)
+    return out
+
+
+def split_encoder_state(state: dict) -> tuple[dict, list[str]]:
+    """A classifier checkpoint's state -> (its encoder's state without ``bert.``, the other names)."""
+    encoder = {k[len(ENCODER_PREFIX):]: v for k, v in state.items() if k.startswith(ENCODER_PREFIX)}
+    return encoder, sorted(k for k in state if not k.startswith(ENCODER_PREFIX))
+
+
+def classifier_state(encoder_state: dict, head: dict) -> dict:
+    """An encoder's state and a head ``{"weight", "bias"}`` -> the classifier's state (our names)."""
+    state = {ENCODER_PREFIX + k: v for k, v in encoder_state.items()}
+    state.update({f"classifier.{k}": v for k, v in head.items()})
+    return state
+
+
+class _TableMethods:
+    """levels(), layer_of(), num_parameters() of both model classes, all read from the table."""
+
+    def param_table(self) -> list[ParamSpec]:
+        labels = getattr(self, "labels", None)
+        return param_table(self.config, None if labels is None else len(labels))
+
+    def levels(self) -> list[list[str]]:
+        """Parameter names grouped by PaddleHub 1.4 op-depth level, top first (see param_table)."""
+        return levels_of(self.param_table())
+
+    def layer_of(self, name: str) -> int:
+        """Embeddings 0, encoder layer i -> i + 1, pooler and classifier -> num_hidden_layers + 1."""
+        for p in self.param_table():
+            if p.name == name:
+                return p.layer
+        raise AutoftError(f"layer_of: {name!r} is not a parameter of this model")
+
+    def num_parameters(self) -> int:
+        return sum(math.prod(p.shape) for p in self.param_table())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -576,7 +721,7 @@ class BertPooler(_OnPath):
         return paddle.tanh(self.path.linear(x[:, 0], self.dense))
 
 
-class BertModel(nn.Layer):
+class BertModel(_TableMethods, nn.Layer):
     """The encoder: forward(input_ids, token_type_ids=None, attention_mask=None) -> (sequence, pooled).
 
     ``attention_mask``: 1 for tokens, 0 for padding (default: 0 where ``input_ids`` hold
@@ -585,8 +730,6 @@ class BertModel(nn.Layer):
     The compute path (``.path``) is chosen here and in ``to()`` by ``default_path``;
     ``use_path("cpu" | "native")`` forces one.
     """
-
-    prefix = ""
 
     def __init__(self, config: BertConfig, init: str = "normal"):
         super().__init__()
@@ -635,24 +778,13 @@ class BertModel(nn.Layer):
         """Whether this model runs the CPU path (custom kernels) rather than the native one."""
         return self.path is CPU_PATH
 
-    def levels(self) -> list[list[str]]:
-        return _levels(self.config.num_hidden_layers, self.prefix, classifier=False)
 
-    def layer_of(self, name: str) -> int:
-        return _layer_of(name, self.config.num_hidden_layers)
-
-    def num_parameters(self) -> int:
-        return sum(int(p.size) for p in self.parameters())
-
-
-class BertForSequenceClassification(nn.Layer):
+class BertForSequenceClassification(_TableMethods, nn.Layer):
     """BertModel + dropout + Linear on the pooled output; ``labels`` are the class names in id order.
 
     ``bert``: an existing encoder to use (e.g. from ``load_pretrained``), so that only the new
     head is initialised; its config must equal ``config``.
     """
-
-    prefix = "bert."
 
     def __init__(
         self,
@@ -691,77 +823,3 @@ class BertForSequenceClassification(nn.Layer):
         path = self.bert.path
         return path.linear(path.dropout(pooled, self.dropout, self.training), self.classifier)
 
-    def levels(self) -> list[list[str]]:
-        return _levels(self.config.num_hidden_layers, self.prefix, classifier=True)
-
-    def layer_of(self, name: str) -> int:
-        return _layer_of(name, self.config.num_hidden_layers)
-
-    def num_parameters(self) -> int:
-        return sum(int(p.size) for p in self.parameters())
-
-
-# ---------------------------------------------------------------------------------------------
-# Levels for discriminative fine-tuning (PaddleHub 1.4, reference/autofinetune.md §8).
-# ---------------------------------------------------------------------------------------------
-
-
-def _levels(num_layers: int, prefix: str, classifier: bool) -> list[list[str]]:
-    """Parameter names grouped by op-graph depth as PaddleHub 1.4 computed it, TOP FIRST.
-
-    PaddleHub's rule (strategy.get_depth_parameter): an op's depth is 1 + the max depth of the
-    ops producing its inputs; a parameter's depth is the min depth of the ops consuming it;
-    then a parameter at the next-deeper depth whose name shares the prefix before the first
-    "." (``pooled_fc.w_0`` / ``pooled_fc.b_0``) is merged into the shallower level.
-    Applied to PaddleHub 1.x's static BERT graph (bottom to top):
-    - ``word_embedding``, ``pos_embedding``, ``sent_embedding`` are read by three parallel
-      lookup ops whose inputs are feeds: all at the same depth, so ONE level (embeddings);
-    - the two adds, then ``pre_encoder_layer_norm_{scale,bias}``: one layer_norm op consumes
-      both, so its own level;
-    - per layer: the q/k/v ``mul`` ops read the same input (one depth; each fc's bias is one
-      depth deeper but shares its weight's prefix, so it merges): ONE level for Q|K|V; then
-      the attention output fc, the post-attention LayerNorm, FFN in, FFN out, post-FFN
-      LayerNorm: six levels per layer;
-    - ``pooled_fc.{w_0,b_0}``: one level;
-    - the classifier head ``cls_out_w`` / ``cls_out_b``: the weight is read by ``mul``, the
-      bias one depth deeper by ``elementwise_add``, and their names share no "." prefix, so
-      1.4 kept them as TWO levels, the bias being the top one. We keep that (the seed's
-      blocks/factor were tuned on this level count: 6L + 5 with a classifier, 6L + 3 without).
-    """
-    out: list[list[str]] = []
-    if classifier:
-        out += [["classifier.bias"], ["classifier.weight"]]
-
-    def wb(name):
-        return [f"{prefix}{name}.weight", f"{prefix}{name}.bias"]
-
-    out.append(wb("pooler.dense"))
-    for i in reversed(range(num_layers)):
-        p = f"encoder.layers.{i}."
-        for part in ("ffn_norm", "ffn_out", "ffn_in", "attention_norm", "attention.out", "attention.qkv"):
-            out.append(wb(p + part))
-    out.append(wb("embeddings.layer_norm"))
-    out.append(
-        [
-            f"{prefix}embeddings.word_embeddings.weight",
-            f"{prefix}embeddings.position_embeddings.weight",
-            f"{prefix}embeddings.token_type_embeddings.weight",
-        ]
-    )
-    return out
-
-
-_LAYER_RE = re.compile(r"^(?:bert\.)?encoder\.layers\.(\d+)\.")
-
-
-def _layer_of(name: str, num_layers: int) -> int:
-    """Embeddings 0, encoder layer i -> i + 1, pooler and classifier -> num_layers + 1."""
-    m = _LAYER_RE.match(name)
-    if m:
-        return int(m.group(1)) + 1
-    bare = name[len("bert.") :] if name.startswith("bert.") else name
-    if bare.startswith("embeddings."):
-        return 0
-    if bare.startswith("pooler.") or name.startswith("classifier."):
-        return num_layers + 1
-    raise AutoftError(f"layer_of: {name!r} is not a parameter of this model")

@@ -8,7 +8,9 @@ a resumed search produces the same files as an uninterrupted one. Files are repl
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -17,17 +19,17 @@ from typing import Any, Dict, Optional, Sequence
 import yaml
 
 from autoft import atomic
-from autoft.tuner.runner import OK
+from autoft.tuner.records import OK, TrialRecord
 
-Record = Dict[str, Any]
+Record = TrialRecord
 
 
 def best_record(records: Sequence[Record]) -> Optional[Record]:
     """The OK trial with the highest score (earliest trial on ties), or None if none succeeded."""
-    ok = [r for r in records if r["status"] == OK]
+    ok = [r for r in records if r.status == OK]
     if not ok:
         return None
-    return min(ok, key=lambda r: (-r["score"], r["trial"]))
+    return min(ok, key=lambda r: (-r.score, r.trial))
 
 
 def fmt_value(v: Any) -> str:
@@ -37,23 +39,54 @@ def fmt_value(v: Any) -> str:
 
 def model_kept(r: Record) -> str:
     """trials.csv's model_kept: ``none`` (the trial saved nothing), ``deleted`` (by --keep_models) or ``yes``."""
-    if r.get("saved") is False:
+    if r.saved is False:
         return "none"
-    return "deleted" if r.get("model_deleted") is not None else "yes"
+    return "deleted" if r.model_deleted is not None else "yes"
+
+
+TRIALS_CSV_HEADER = ["round", "trial", "score", "status", "seconds", "reason", "model_path", "log", "model_dir",
+                     "model_kept"]
+
+
+def trials_csv_header(names: Sequence[str]) -> list:
+    """trials.csv's columns: round, trial, every hparam, score, status, seconds, reason,
+    model_path (the donor), log, model_dir (paths relative to the output dir), model_kept."""
+    return [*TRIALS_CSV_HEADER[:2], *names, *TRIALS_CSV_HEADER[2:]]
+
+
+def trials_csv_row(names: Sequence[str], r: Record) -> list:
+    return [r.round, r.idx, *[r.hparams[n] for n in names], "" if r.score is None else repr(r.score), r.status,
+            f"{r.seconds:.2f}", r.reason, r.model_path or "", r.log, r.model_dir, model_kept(r)]
+
+
+def _csv_text(rows) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
 
 
 def write_trials_csv(path: Path, names: Sequence[str], records: Sequence[Record]) -> None:
-    """trials.csv: round, trial, every hparam, score, status, seconds, reason, model_path (the donor),
-    log, model_dir, model_kept."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["round", "trial", *names, "score", "status", "seconds", "reason", "model_path", "log", "model_dir",
-                "model_kept"])
-    for r in sorted(records, key=lambda r: r["trial"]):
-        w.writerow([r["round"], r["idx"], *[r["hparams"][n] for n in names],
-                    "" if r["score"] is None else repr(r["score"]), r["status"], f"{r['seconds']:.2f}",
-                    r["reason"], r.get("model_path") or "", r["log"], r["model_dir"], model_kept(r)])
-    atomic.write_text(path, buf.getvalue())
+    """trials.csv from all ``records``, in trial order (replaced atomically)."""
+    rows = [trials_csv_row(names, r) for r in sorted(records, key=lambda r: r.trial)]
+    atomic.write_text(path, _csv_text([trials_csv_header(names), *rows]))
+
+
+def append_trials_csv(path: Path, names: Sequence[str], record: Record) -> None:
+    """Append one row to trials.csv (in one write: a kill leaves whole rows); the cost of a
+    finished trial does not grow with the number of trials before it."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        data = _csv_text([trials_csv_row(names, record)]).encode("utf-8")
+        if os.fstat(fd).st_size == 0:
+            data = _csv_text([trials_csv_header(names)]).encode("utf-8") + data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError as exc:
+        exc.filename = exc.filename or str(path)
+        raise
+    finally:
+        os.close(fd)
 
 
 def write_log_file(path: Path, names: Sequence[str], records: Sequence[Record], best: Optional[Record]) -> None:
@@ -62,35 +95,39 @@ def write_log_file(path: Path, names: Sequence[str], records: Sequence[Record], 
     if best is None:
         lines += ["(none: no trial succeeded)", "The final best eval score is None."]
     else:
-        lines += [f"{n}\t:\t{best['hparams'][n]}" for n in names]
-        lines.append(f"The final best eval score is {best['score']}.")
+        lines += [f"{n}\t:\t{best.hparams[n]}" for n in names]
+        lines.append(f"The final best eval score is {best.score}.")
         lines.append("The final best model parameters are saved as ./best_model .")
     lines.append("\t".join([*names, "saved_params_dir"]))
-    for r in sorted(records, key=lambda r: r["trial"]):
-        lines.append("\t".join([*[str(r["hparams"][n]) for n in names], r["model_dir"]]))
+    for r in sorted(records, key=lambda r: r.trial):
+        lines.append("\t".join([*[str(r.hparams[n]) for n in names], r.model_dir]))
     atomic.write_text(path, "\n".join(lines) + "\n")
 
 
-def write_best_hparams(path: Path, best: Optional[Record]) -> None:
-    """best_hparams.yaml: the winning values plus where they came from."""
+def write_best_hparams(path: Path, best: Optional[Record], best_model: bool = False) -> None:
+    """best_hparams.yaml: the winning values plus where they came from: ``model_dir`` is
+    ``best_model`` (the copy, when it was made), ``trial_model_dir`` the trial's own dir
+    (relative to the output dir)."""
     if best is None:
         data: Dict[str, Any] = {"best": None, "note": "no trial succeeded; see trials.csv"}
     else:
-        data = {"hparams": {k: v for k, v in best["hparams"].items()}, "score": best["score"],
-                "round": best["round"], "trial": best["idx"], "model_dir": best["model_dir"]}
+        data = {"hparams": {k: v for k, v in best.hparams.items()}, "score": best.score,
+                "round": best.round, "trial": best.idx, "model_dir": "best_model" if best_model else None,
+                "trial_model_dir": best.model_dir}
     atomic.write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
-def copy_best_model(best: Optional[Record], output_dir: Path) -> str:
-    """Copy the winning trial's model dir to ``output_dir/best_model``; returns a one-line note."""
+def copy_best_model(best: Optional[Record], output_dir: Path, root: Optional[Path] = None) -> str:
+    """Copy the winning trial's model dir to ``output_dir/best_model``; returns a one-line note.
+    ``root``: what the record's relative paths are relative to (default ``output_dir``)."""
     dst = Path(output_dir) / "best_model"
     if best is None:
         return "No best model: no trial succeeded."
-    src = Path(best["model_dir"])
-    if not src.exists() and best.get("note"):  # e.g. it ran on another node without a shared filesystem
-        return f"No best model (unavailable): the best trial (round {best['round']}, trial {best['idx']}): {best['note']}."
+    src = Path(root or output_dir) / best.model_dir
+    if not src.exists() and best.note:  # e.g. it ran on another node without a shared filesystem
+        return f"No best model (unavailable): the best trial (round {best.round}, trial {best.idx}): {best.note}."
     if not src.is_dir() or not any(src.iterdir()):
-        return (f"No best model: the best trial (round {best['round']}, trial {best['idx']}) saved nothing "
+        return (f"No best model: the best trial (round {best.round}, trial {best.idx}) saved nothing "
                 f"to {src}.")
     atomic.copy_dir(src, dst)
     return f"The final best model parameters are saved as {dst} ."
@@ -132,23 +169,23 @@ class VisualDLLog:
         """Write round ``k``'s scalars (its trials' values and scores, the best so far) and flush."""
         if self._main is None:
             return
-        this = sorted(round_records, key=lambda r: r["idx"])
+        this = sorted(round_records, key=lambda r: r.idx)
         cand = best_record(this)
-        if cand is not None and (self._best is None or cand["score"] > self._best["score"]):
+        if cand is not None and (self._best is None or cand.score > self._best.score):
             self._best = cand
         step = k + 1
         if self._best is not None:
             for n in self.names:
-                self._main.add_scalar(tag=f"hyperparameter_tuning/{n}", value=float(self._best["hparams"][n]),
+                self._main.add_scalar(tag=f"hyperparameter_tuning/{n}", value=float(self._best.hparams[n]),
                                       step=step)
-            self._main.add_scalar(tag="hyperparameter_tuning/best_eval_value", value=self._best["score"], step=step)
+            self._main.add_scalar(tag="hyperparameter_tuning/best_eval_value", value=self._best.score, step=step)
         for r in this:
-            w = self._pops[r["idx"]]
+            w = self._pops[r.idx]
             for n in self.names:
-                w.add_scalar(tag=f"population_transformation/{n}", value=float(r["hparams"][n]), step=step)
+                w.add_scalar(tag=f"population_transformation/{n}", value=float(r.hparams[n]), step=step)
             # PaddleHub plotted 1 - reward, i.e. 0 for a failed trial.
             w.add_scalar(tag="population_transformation/eval_value",
-                         value=r["score"] if r["score"] is not None else 0.0, step=step)
+                         value=r.score if r.score is not None else 0.0, step=step)
         for w in (self._main, *self._pops):
             w.flush()
 
@@ -164,8 +201,8 @@ def write_visualdl(vis_dir: Path, names: Sequence[str], records: Sequence[Record
     """Rebuild ``vis_dir`` from all ``records`` at once; returns a note if VisualDL is missing."""
     log = VisualDLLog(vis_dir, names, popsize).open()
     try:
-        for k in sorted({r["round"] for r in records}):
-            log.add_round(k, [r for r in records if r["round"] == k])
+        for k in sorted({r.round for r in records}):
+            log.add_round(k, [r for r in records if r.round == k])
     finally:
         log.close()
     return log.note
@@ -182,11 +219,11 @@ def plot_search(path: Path, names: Sequence[str], records: Sequence[Record], spa
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    recs = sorted(records, key=lambda r: r["trial"])
+    recs = sorted(records, key=lambda r: r.trial)
     best = best_record(recs)
-    ok = [r for r in recs if r["status"] == OK]
-    bad = [r for r in recs if r["status"] != OK]
-    n_rounds = max((r["round"] for r in recs), default=0) + 1
+    ok = [r for r in recs if r.status == OK]
+    bad = [r for r in recs if r.status != OK]
+    n_rounds = max((r.round for r in recs), default=0) + 1
     height = 2.6 + 1.9 * len(names)
     fig = Figure(figsize=(9, height))
     FigureCanvasAgg(fig)
@@ -196,38 +233,38 @@ def plot_search(path: Path, names: Sequence[str], records: Sequence[Record], spa
     ax = axes[0]
     cmap = matplotlib.colormaps["viridis"]
     if ok:
-        sc = ax.scatter([r["trial"] for r in ok], [r["score"] for r in ok], c=[r["round"] for r in ok],
+        sc = ax.scatter([r.trial for r in ok], [r.score for r in ok], c=[r.round for r in ok],
                         cmap=cmap, vmin=0, vmax=max(1, n_rounds - 1), s=28, zorder=3)
         fig.colorbar(sc, ax=ax, pad=0.01).set_label("round")
         xs, ys, cur = [], [], None
         for r in recs:
-            if r["status"] == OK and (cur is None or r["score"] > cur):
-                cur = r["score"]
+            if r.status == OK and (cur is None or r.score > cur):
+                cur = r.score
             if cur is not None:
-                xs.append(r["trial"])
+                xs.append(r.trial)
                 ys.append(cur)
         ax.step(xs, ys, where="post", color="black", lw=1, label="best so far")
-        lo, hi = min(r["score"] for r in ok), max(r["score"] for r in ok)
+        lo, hi = min(r.score for r in ok), max(r.score for r in ok)
     else:
         lo, hi = 0.0, 1.0
     pad = 0.05 * (hi - lo or 1.0)
     floor = lo - 3 * pad
     ax.set_ylim(floor - pad, hi + 2 * pad)
     if bad:  # failures drawn on the floor of the axis, not at score 0 (that would flatten the plot)
-        ax.scatter([r["trial"] for r in bad], [floor] * len(bad), marker="x", color="red", s=36, zorder=3,
+        ax.scatter([r.trial for r in bad], [floor] * len(bad), marker="x", color="red", s=36, zorder=3,
                    label=f"failed ({len(bad)})")
     ax.set_ylabel("score")
     for a in axes:
         for k in range(1, n_rounds):
-            a.axvline(min(r["trial"] for r in recs if r["round"] == k) - 0.5, color="0.85", lw=0.8, zorder=0)
+            a.axvline(min(r.trial for r in recs if r.round == k) - 0.5, color="0.85", lw=0.8, zorder=0)
     for i, n in enumerate(names):
         a = axes[i + 1]
         if ok:
-            sc = a.scatter([r["trial"] for r in ok], [r["hparams"][n] for r in ok], c=[r["score"] for r in ok],
+            sc = a.scatter([r.trial for r in ok], [r.hparams[n] for r in ok], c=[r.score for r in ok],
                            cmap="plasma", s=22, zorder=3)
             fig.colorbar(sc, ax=a, pad=0.01).set_label("score")
         if bad:
-            a.scatter([r["trial"] for r in bad], [r["hparams"][n] for r in bad], marker="x", color="0.6", s=22)
+            a.scatter([r.trial for r in bad], [r.hparams[n] for r in bad], marker="x", color="0.6", s=22)
         log = False
         if space is not None:
             p = space.params[i]
@@ -237,10 +274,10 @@ def plot_search(path: Path, names: Sequence[str], records: Sequence[Record], spa
             a.set_yscale("log")
         a.set_ylabel(n)
     if best is not None:
-        axes[0].scatter([best["trial"]], [best["score"]], marker="*", s=260, color="gold", edgecolor="black",
-                        zorder=4, label=f"best {best['score']:.4g}")
+        axes[0].scatter([best.trial], [best.score], marker="*", s=260, color="gold", edgecolor="black",
+                        zorder=4, label=f"best {best.score:.4g}")
         for i, n in enumerate(names):
-            axes[i + 1].scatter([best["trial"]], [best["hparams"][n]], marker="*", s=220, color="gold",
+            axes[i + 1].scatter([best.trial], [best.hparams[n]], marker="*", s=220, color="gold",
                                 edgecolor="black", zorder=4)
     axes[0].legend(loc="lower right", fontsize=8)
     axes[-1].set_xlabel("trial (global number; grey lines separate rounds)")
@@ -254,7 +291,8 @@ def plot_search(path: Path, names: Sequence[str], records: Sequence[Record], spa
 class LiveOutputs:
     """The files a user watches while a search runs, refreshed as it goes.
 
-    ``trial_finished`` rewrites trials.csv (atomically, cheap) after every finished trial;
+    ``trial_finished`` appends the trial's row to trials.csv (``rewrite`` replaces the whole file:
+    on resume, after --keep_models deletions, at the end);
     ``round_finished`` appends the round to the VisualDL log and redraws search.png in a
     background thread, so the next round's trials start without waiting for matplotlib (the
     plot only reads a snapshot of the records; one drawing at a time). ``close`` waits for it.
@@ -270,8 +308,12 @@ class LiveOutputs:
         self._plotter: Optional[threading.Thread] = None
         self.plot_error: Optional[str] = None
 
-    def trial_finished(self, records: Sequence[Record]) -> None:
-        """Rewrite trials.csv from all finished ``records``."""
+    def trial_finished(self, record: Record) -> None:
+        """Append a finished trial's row to trials.csv."""
+        append_trials_csv(self.out / "trials.csv", self.names, record)
+
+    def rewrite(self, records: Sequence[Record]) -> None:
+        """Rewrite trials.csv from all finished ``records``, in trial order."""
         write_trials_csv(self.out / "trials.csv", self.names, records)
 
     def round_finished(self, k: int, round_records: Sequence[Record], records: Sequence[Record],
@@ -283,8 +325,8 @@ class LiveOutputs:
         self.vdl.add_round(k, round_records)
         if plot:
             self.wait()
-            snapshot = [dict(r) for r in records]
-            n_ok = sum(r["status"] == OK for r in snapshot)
+            snapshot = [dataclasses.replace(r) for r in records]
+            n_ok = sum(r.status == OK for r in snapshot)
             title = f"{self.title}: round {k}, {len(snapshot)} trials ({n_ok} OK), running"
             self._plotter = threading.Thread(target=self._plot, args=(snapshot, title), name="search-plot",
                                              daemon=True)
@@ -311,11 +353,11 @@ class LiveOutputs:
 
 def summary_table(names: Sequence[str], records: Sequence[Record], top: int = 10) -> str:
     """The final console table: the best ``top`` trials, then the failed ones with their reasons."""
-    ok = sorted((r for r in records if r["status"] == OK), key=lambda r: (-r["score"], r["trial"]))
-    bad = sorted((r for r in records if r["status"] != OK), key=lambda r: r["trial"])
+    ok = sorted((r for r in records if r.status == OK), key=lambda r: (-r.score, r.trial))
+    bad = sorted((r for r in records if r.status != OK), key=lambda r: r.trial)
     head = ["rank", "round", "trial", *names, "score", "seconds"]
-    rows = [[str(i + 1), str(r["round"]), str(r["idx"]), *[fmt_value(r["hparams"][n]) for n in names],
-             f"{r['score']:.6g}", f"{r['seconds']:.1f}"] for i, r in enumerate(ok[:top])]
+    rows = [[str(i + 1), str(r.round), str(r.idx), *[fmt_value(r.hparams[n]) for n in names],
+             f"{r.score:.6g}", f"{r.seconds:.1f}"] for i, r in enumerate(ok[:top])]
     widths = [max(len(h), *(len(row[j]) for row in rows)) if rows else len(h) for j, h in enumerate(head)]
     out = [f"{len(records)} trials: {len(ok)} OK, {len(bad)} FAILED. Top {min(top, len(ok))} by score:"]
     out.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
@@ -323,7 +365,7 @@ def summary_table(names: Sequence[str], records: Sequence[Record], top: int = 10
     if bad:
         out.append("Failed trials:")
         for r in bad[:top]:
-            out.append(f"  round {r['round']} trial {r['idx']}: {r['reason']} (log: {r['log']})")
+            out.append(f"  round {r.round} trial {r.idx}: {r.reason} (log: {r.log})")
         if len(bad) > top:
             out.append(f"  ... and {len(bad) - top} more (see trials.csv)")
     return "\n".join(out)
