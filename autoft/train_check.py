@@ -15,6 +15,8 @@ from pathlib import Path
 
 from autoft.errors import AutoftError
 from autoft.train_config import DEFAULT_MODEL, DEMO_MODEL, TrainConfig, check_seq_len
+from autoft.weights import detect_format, read_json
+from autoft.weights.files import read_vocab_file
 
 
 def _model_summary(cfg: TrainConfig, task) -> str:
@@ -26,22 +28,20 @@ def _model_summary(cfg: TrainConfig, task) -> str:
         if not d.is_dir() or not checkpoint.is_autoft_dir(d):
             raise AutoftError(f"--model_path {d}: expected a classifier directory saved by autoft "
                               "(config.json, model.safetensors, vocab.txt, labels.json)")
-        labels = checkpoint._read_json(d / checkpoint.LABELS, "the classifier's label strings (a JSON list)")
+        labels = read_json(d / checkpoint.LABELS, "the classifier's label strings (a JSON list)")
         from autoft.finetune import check_labels
 
         check_labels(labels if isinstance(labels, list) else [], task.labels, d, task.name)
         return _autoft_model(d, cfg, f"warm start {d}")
     if cfg.dataset == "demo" and cfg.model is None and cfg.model_dir is None:
         vocab = Path(task.data_dir) / "vocab.txt"
-        n = checkpoint.vocab_size_of(vocab)
+        n = read_vocab_file(vocab).size
         check_seq_len(cfg.max_seq_len, DEMO_MODEL["max_position_embeddings"], "the demo model")
         return f"demo model from scratch ({n} tokens in {vocab})"
     d = checkpoint.resolve_model_dir(cfg.model or DEFAULT_MODEL, cfg.model_dir)
     if checkpoint.is_autoft_dir(d):
         return _autoft_model(d, cfg, f"pretrained {d}")
-    from autoft import foreign
-
-    fmt = foreign.detect_format(d)
+    fmt = detect_format(d)
     if fmt is None:
         found = ", ".join(sorted(p.name for p in d.iterdir())[:12]) or "nothing"
         raise AutoftError(f"{d}: not a model directory autoft knows (found: {found}); expected one of: "
@@ -58,7 +58,7 @@ def _autoft_model(d: Path, cfg: TrainConfig, what: str) -> str:
     config = checkpoint.read_config(d / checkpoint.CONFIG)
     if not (d / checkpoint.WEIGHTS).is_file():
         raise AutoftError(f"{d / checkpoint.WEIGHTS}: file not found (expected the model weights)")
-    n = checkpoint.vocab_size_of(d / checkpoint.VOCAB)
+    n = read_vocab_file(d / checkpoint.VOCAB).size
     if n != config.vocab_size:
         raise AutoftError(f"{d / checkpoint.VOCAB}: vocabulary has {n} tokens but {d / checkpoint.CONFIG} says "
                           f"vocab_size {config.vocab_size}; expected the vocab.txt that belongs to these weights")
