@@ -20,28 +20,27 @@ from autoft.train_config import DEFAULT_MODEL, DEMO_MODEL, TrainConfig, check_se
 def _model_summary(cfg: TrainConfig, task) -> str:
     """Check the model's files; one phrase describing the model."""
     from autoft import checkpoint
+    from autoft.weights import detect_format, is_autoft_dir
+    from autoft.weights.files import read_json, read_vocab_file
 
     if cfg.model_path:
         d = Path(cfg.model_path).expanduser()
-        if not d.is_dir() or not checkpoint.is_autoft_dir(d):
+        if not d.is_dir() or not is_autoft_dir(d):
             raise AutoftError(f"--model_path {d}: expected a classifier directory saved by autoft "
                               "(config.json, model.safetensors, vocab.txt, labels.json)")
-        labels = checkpoint._read_json(d / checkpoint.LABELS, "the classifier's label strings (a JSON list)")
+        labels = read_json(d / checkpoint.LABELS, "the classifier's label strings in id order (a JSON list)", list)
         from autoft.finetune import check_labels
 
-        check_labels(labels if isinstance(labels, list) else [], task.labels, d, task.name)
+        check_labels(labels, task.labels, d, task.name)
         return _autoft_model(d, cfg, f"warm start {d}")
     if cfg.dataset == "demo" and cfg.model is None and cfg.model_dir is None:
-        vocab = Path(task.data_dir) / "vocab.txt"
-        n = checkpoint.vocab_size_of(vocab)
+        vocab = read_vocab_file(Path(task.data_dir) / "vocab.txt")
         check_seq_len(cfg.max_seq_len, DEMO_MODEL["max_position_embeddings"], "the demo model")
-        return f"demo model from scratch ({n} tokens in {vocab})"
+        return f"demo model from scratch ({vocab.size} tokens in {vocab.path})"
     d = checkpoint.resolve_model_dir(cfg.model or DEFAULT_MODEL, cfg.model_dir)
-    if checkpoint.is_autoft_dir(d):
+    if is_autoft_dir(d):
         return _autoft_model(d, cfg, f"pretrained {d}")
-    from autoft import foreign
-
-    fmt = foreign.detect_format(d)
+    fmt = detect_format(d)
     if fmt is None:
         found = ", ".join(sorted(p.name for p in d.iterdir())[:12]) or "nothing"
         raise AutoftError(f"{d}: not a model directory autoft knows (found: {found}); expected one of: "
@@ -54,14 +53,12 @@ def _model_summary(cfg: TrainConfig, task) -> str:
 
 def _autoft_model(d: Path, cfg: TrainConfig, what: str) -> str:
     from autoft import checkpoint
+    from autoft.weights.files import check_vocab_size
 
     config = checkpoint.read_config(d / checkpoint.CONFIG)
     if not (d / checkpoint.WEIGHTS).is_file():
         raise AutoftError(f"{d / checkpoint.WEIGHTS}: file not found (expected the model weights)")
-    n = checkpoint.vocab_size_of(d / checkpoint.VOCAB)
-    if n != config.vocab_size:
-        raise AutoftError(f"{d / checkpoint.VOCAB}: vocabulary has {n} tokens but {d / checkpoint.CONFIG} says "
-                          f"vocab_size {config.vocab_size}; expected the vocab.txt that belongs to these weights")
+    check_vocab_size(d / checkpoint.VOCAB, config.vocab_size, str(d / checkpoint.CONFIG), " (vocab_size)")
     check_seq_len(cfg.max_seq_len, config.max_position_embeddings, f"the model in {d}")
     return f"{what} ({config.num_hidden_layers} layers, hidden {config.hidden_size})"
 
