@@ -1,0 +1,106 @@
+"""``--retries N``: which failed trials run again, and where each attempt's files go. No I/O but the log tail.
+
+A crashed trial (non-zero exit, killed by a signal, a Ray worker or node that died) is run again
+with the same hyper-parameters, up to N more times, before it is FAILED: a node that died, an
+NCCL error or a full /tmp say nothing about the hyper-parameters. Not retried, because running
+the same command again would end the same way or because the tuner ended it on purpose:
+
+- a pruned trial, a trial killed by ``--trial_timeout``, a trial that exited 0 without reporting,
+  a trial that reported a non-finite score, a trial that could not be launched;
+- a crash whose log shows a deterministic cause: out of memory (GPU or host allocator), a usage
+  error (exit code 2 and an ``error:`` line, as argparse and autoft's CLIs print), or a Python
+  error in the code itself (SyntaxError, ImportError, NameError, TypeError, AttributeError as
+  the last exception of the log).
+
+Attempt 1 writes the trial's usual files (``log-<idx>.info``); attempt a >= 2 writes
+``log-<idx>.attempt<a>.info`` beside it (and likewise for the result and intermediate files), so
+every attempt's log is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+# Kinds of failure, as the tuner classifies a finished attempt.
+CRASHED = "crashed"  # non-zero exit code or killed by a signal the tuner did not send
+LOST = "lost"  # the worker or node running it died (Ray)
+TIMED_OUT = "timed_out"
+PRUNED = "pruned"
+NO_REPORT = "no_report"
+BAD_SCORE = "bad_score"
+LAUNCH = "launch"
+RETRYABLE_KINDS = (CRASHED, LOST)
+
+LOG_TAIL_BYTES = 64 * 1024  # the end of a log is where a crash explains itself
+
+_OUT_OF_MEMORY = re.compile(
+    r"out of memory|ResourceExhaustedError|\bMemoryError\b|CUBLAS_STATUS_ALLOC_FAILED|"
+    r"cudaErrorMemoryAllocation|Cannot allocate memory|std::bad_alloc", re.IGNORECASE)
+_USAGE_ERROR = re.compile(r"^(?:\S+: )?error: ", re.MULTILINE)
+_CODE_ERROR = re.compile(
+    r"^(SyntaxError|IndentationError|ImportError|ModuleNotFoundError|NameError|TypeError|AttributeError)\b")
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)\b")
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    """Whether a failed attempt runs again, and why (shown in the console and journaled)."""
+
+    retry: bool
+    why: str
+
+
+def deterministic_cause(log_tail: str, exit_code: Optional[int]) -> Optional[str]:
+    """The reason a crash would repeat with the same command, as the log shows it, else None."""
+    match = _OUT_OF_MEMORY.search(log_tail)
+    if match:
+        return f"out of memory ({match.group(0)!r} in the log)"
+    if exit_code == 2 and _USAGE_ERROR.search(log_tail):
+        return "a usage error (exit code 2 with an `error:` line)"
+    exceptions = [line for line in log_tail.splitlines() if _EXCEPTION_LINE.match(line)]
+    if exceptions:
+        code = _CODE_ERROR.match(exceptions[-1])
+        if code:
+            return f"an error in the code ({code.group(1)})"
+    return None
+
+
+def decide(kind: str, attempt: int, max_retries: int, log_tail: str = "",
+           exit_code: Optional[int] = None) -> RetryDecision:
+    """Run attempt ``attempt + 1`` of a trial whose attempt ``attempt`` (1-based) failed with ``kind``?
+
+    Only crashes and lost workers are retried, at most ``max_retries`` times in all, and not when
+    :func:`deterministic_cause` finds the cause in ``log_tail``.
+    """
+    if kind not in RETRYABLE_KINDS:
+        return RetryDecision(False, f"not retried: {kind.replace('_', ' ')} trials are never retried")
+    if attempt > max_retries:
+        return RetryDecision(False, f"not retried: {max_retries} retr{'y' if max_retries == 1 else 'ies'} "
+                                    f"used (--retries {max_retries})")
+    cause = deterministic_cause(log_tail, exit_code)
+    if cause:
+        return RetryDecision(False, f"not retried: {cause} would repeat")
+    return RetryDecision(True, f"retry {attempt} of {max_retries} (--retries {max_retries})")
+
+
+def attempt_path(path: Path, attempt: int) -> Path:
+    """Attempt 1's file is ``path``; attempt a >= 2's is ``<stem>.attempt<a><suffix>`` beside it."""
+    path = Path(path)
+    if attempt <= 1:
+        return path
+    return path.with_name(f"{path.stem}.attempt{attempt}{path.suffix}")
+
+
+def read_log_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
+    """The last ``limit`` bytes of a log as text ('' when it is missing)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
