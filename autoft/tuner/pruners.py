@@ -34,6 +34,7 @@ from typing import Dict, Hashable, List, Optional, Sequence, Tuple
 import numpy as np
 
 PRUNERS = ("none", "median", "asha")
+PRUNED = "PRUNED"  # a trial status beside runner.OK and runner.FAILED: stopped by the pruner
 Curve = List[Tuple[int, float]]  # (step, score) in report order
 
 
