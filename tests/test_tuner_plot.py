@@ -20,7 +20,7 @@ def rec(t, status="OK", score=None, popsize=4, **extra):
          "seconds": 1.5, "log": f"round{t // popsize}/log-{t % popsize}.info",
          "model_dir": f"round{t // popsize}/model-{t % popsize}"}
     if status == "PRUNED":
-        r.update(reason="pruned (asha) at step 100", pruned_step=100 + t, pruned_score=score)
+        r.update(reason="pruned (asha) at step 100", last_step=100 + t, last_score=score)
     return r.update(extra) or r
 
 

@@ -180,7 +180,7 @@ def write_visualdl(vis_dir: Path, names: Sequence[str], records: Sequence[Record
 
 def pruned_score(r: Record) -> Optional[float]:
     """A PRUNED trial's best intermediate score when it was stopped (None for other trials)."""
-    return r.get("pruned_score") if r.get("status") == PRUNED else None
+    return r.get("last_score") if r.get("status") == PRUNED else None
 
 
 def build_search_figure(names: Sequence[str], records: Sequence[Record], space=None, title: str = ""):
@@ -195,7 +195,7 @@ def build_search_figure(names: Sequence[str], records: Sequence[Record], space=N
     best = best_record(recs)
     ok = [r for r in recs if r["status"] == OK]
     pruned = [r for r in recs if pruned_score(r) is not None]
-    bad = [r for r in recs if r["status"] not in (OK, PRUNED)]
+    bad = [r for r in recs if r["status"] != OK and pruned_score(r) is None]
     n_rounds = max((r["round"] for r in recs), default=0) + 1
     height = 2.6 + 1.9 * len(names)
     fig = Figure(figsize=(9, height))
@@ -404,7 +404,7 @@ def hparams_text(r: Record, names: Sequence[str]) -> str:
 def pruned_line(r: Record) -> str:
     """``PRUNED at step S, score X`` for a pruned trial (its best intermediate score when stopped)."""
     score = pruned_score(r)
-    return f"PRUNED at step {r.get('pruned_step')}, score " + ("-" if score is None else f"{score:.6g}")
+    return f"PRUNED at step {r.get('last_step')}, score " + ("-" if score is None else f"{score:.6g}")
 
 
 def _listed(title: str, records: Sequence[Record], top: int, describe) -> List[str]:
