@@ -1,7 +1,7 @@
 """BERT / RoBERTa-wwm-ext encoder and sequence classifier, in one readable file.
 
 Read top to bottom: the config, two small CPU kernels with their own backward (why: see
-``../shared/reference/paddle-cpu.md``), the helpers that pick a compute path, then one
+docs/model.md), the two compute paths (the ops that differ), then one
 ``nn.Layer`` per concept (embeddings, attention, transformer layer, encoder, pooler, model,
 classifier), then the "levels" used by discriminative fine-tuning.
 
@@ -9,15 +9,17 @@ Post-LayerNorm BERT: GELU (exact erf), LayerNorm eps from the config, padding ma
 attention. Parameter names and shapes are the contract in ``docs/design.md`` (Paddle
 orientation, Linear weight = [in, out], Q/K/V fused into one [H, 3H] projection).
 
-Two compute paths give the same numbers (tests pin outputs and gradients):
-* the CPU path (default on CPU): heads split and merged with split/concat instead of
-  reshape+transpose copies, the additive attention mask expanded to the score shape once per
+Two compute paths give the same numbers (tests pin outputs and gradients), one object each
+(``CPU_PATH``, ``NATIVE_PATH``) holding the ops that differ, attention included:
+* the CPU path (default for a model on CPU): heads split and merged with split/concat instead
+  of reshape+transpose copies, the additive attention mask expanded to the score shape once per
   batch, a Linear whose bias gradient is a GEMV, a LayerNorm with its own backward, dropout
   masks from 16-bit integers;
-* the native path (default on GPU): Paddle's own ``F.linear``, ``F.layer_norm`` and
-  ``F.scaled_dot_product_attention`` (fused kernels on GPU).
-``AUTOFT_FAST_CPU=1`` / ``0`` forces the CPU / native path; ``model.fast_cpu = True/False``
-(on a BertModel) does the same for one model and wins over the environment.
+* the native path (default on GPU): Paddle's own ``F.linear``, ``F.layer_norm``, ``F.dropout``
+  and attention kernels.
+A model's path is chosen once, when it is built or moved with ``to()`` (``default_path``:
+where its parameters live; ``AUTOFT_FAST_CPU=1`` / ``0`` forces the CPU / native path), and
+``model.use_path("cpu" | "native")`` changes it for one model.
 """
 
 from __future__ import annotations
@@ -217,16 +219,10 @@ class _LayerNormOwnBackward(PyLayer):
 
 
 # ---------------------------------------------------------------------------------------------
-# Path selection and the ops that differ between paths (attention is in BertAttention).
+# The two compute paths. A model holds one (``BertModel.path``), chosen once when it is built or
+# moved (``default_path``) and changed only by ``use_path``; its layers read it from their own
+# ``path`` attribute, so no forward takes a path flag. Each path writes attention once.
 # ---------------------------------------------------------------------------------------------
-
-
-def fast_cpu_default() -> bool:
-    """The CPU path unless AUTOFT_FAST_CPU=0, or the device is not a CPU (AUTOFT_FAST_CPU=1 forces it)."""
-    env = os.environ.get("AUTOFT_FAST_CPU", "").strip()
-    if env in ("0", "1"):
-        return env == "1"
-    return paddle.device.get_device().startswith("cpu")
 
 
 def _needs_grad(x: paddle.Tensor, layer: nn.Layer) -> bool:
@@ -237,36 +233,96 @@ def _needs_grad(x: paddle.Tensor, layer: nn.Layer) -> bool:
     )
 
 
-def linear(x: paddle.Tensor, layer: nn.Linear, fast: bool) -> paddle.Tensor:
-    if not fast:
-        return F.linear(x, layer.weight, layer.bias)
-    if _needs_grad(x, layer):
-        return _LinearGemvBias.apply(x, layer.weight, layer.bias)
-    return _addmm_linear(x, layer.weight, layer.bias)  # inference: no autograd node needed
+def additive_mask(attention_mask: paddle.Tensor, dtype) -> paddle.Tensor:
+    """[B, S] of 1 (token) / 0 (padding) -> the additive mask [B, 1, 1, S]: 0 / MASK_VALUE."""
+    b, s = attention_mask.shape
+    return ((1.0 - attention_mask.astype(dtype)) * MASK_VALUE).reshape([b, 1, 1, s])
 
 
-def layer_norm(x: paddle.Tensor, layer: nn.LayerNorm, fast: bool) -> paddle.Tensor:
-    if fast and _needs_grad(x, layer):
-        return _LayerNormOwnBackward.apply(x, layer.weight, layer.bias, layer._epsilon)
-    return F.layer_norm(x, x.shape[-1], layer.weight, layer.bias, layer._epsilon)
+class ComputePath:
+    """The ops whose implementation differs between the paths; every other op is shared.
+
+    ``prepare_mask`` turns the additive mask [B, 1, 1, S] into the layout this path's
+    ``attention`` reads, once per batch. ``attention`` maps the fused Q|K|V projection
+    [B, S, 3H] to the context [B, S_q, H] (S_q = 1 with ``first_only``: [CLS] queries only).
+    """
+
+    name = ""
+
+    def linear(self, x: paddle.Tensor, layer: nn.Linear) -> paddle.Tensor:
+        raise NotImplementedError
+
+    def layer_norm(self, x: paddle.Tensor, layer: nn.LayerNorm) -> paddle.Tensor:
+        raise NotImplementedError
+
+    def dropout(self, x: paddle.Tensor, p: float, training: bool) -> paddle.Tensor:
+        raise NotImplementedError
+
+    def prepare_mask(self, additive: paddle.Tensor, num_heads: int) -> paddle.Tensor:
+        raise NotImplementedError
+
+    def attention(self, qkv, mask, num_heads: int, p: float, training: bool, first_only: bool):
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{self.name} compute path>"
 
 
-def dropout(x: paddle.Tensor, p: float, training: bool, fast: bool) -> paddle.Tensor:
-    """Inverted dropout (scale kept outputs by 1/(1-p) in training, identity in eval)."""
-    if not training or p <= 0.0:
-        return x
-    if not fast or p >= 1.0:
-        return F.dropout(x, p, training=True)
-    # Paddle's CPU dropout draws one float per element from a slow generator (~10 ns each, ~10%
-    # of a step); 16-bit integers from randint are ~3x cheaper end to end. The drop probability
-    # is quantised to 1/65536 and the draws still follow paddle.seed.
-    keep = paddle.randint(0, 65536, x.shape, dtype="int32") >= int(round(p * 65536))
-    return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p)))
+class CpuPath(ComputePath):
+    """Paddle's CPU kernels for broadcasting elementwise ops, permuting copies, column sums and
+    LayerNorm's backward are far slower than its GEMMs (docs/model.md); this path avoids them."""
+
+    name = "cpu"
+
+    def linear(self, x, layer):
+        if _needs_grad(x, layer):
+            return _LinearGemvBias.apply(x, layer.weight, layer.bias)
+        return _addmm_linear(x, layer.weight, layer.bias)  # inference: no autograd node needed
+
+    def layer_norm(self, x, layer):
+        if _needs_grad(x, layer):
+            return _LayerNormOwnBackward.apply(x, layer.weight, layer.bias, layer._epsilon)
+        return F.layer_norm(x, x.shape[-1], layer.weight, layer.bias, layer._epsilon)
+
+    def dropout(self, x, p, training):
+        """Inverted dropout (scale kept outputs by 1/(1-p) in training, identity in eval)."""
+        if not training or p <= 0.0:
+            return x
+        if p >= 1.0:
+            return F.dropout(x, p, training=True)
+        # Paddle's CPU dropout draws one float per element from a slow generator (~10 ns each,
+        # ~10% of a step); 16-bit integers from randint are ~3x cheaper end to end. The drop
+        # probability is quantised to 1/65536 and the draws still follow paddle.seed.
+        keep = paddle.randint(0, 65536, x.shape, dtype="int32") >= int(round(p * 65536))
+        return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p)))
+
+    def prepare_mask(self, additive, num_heads):
+        # Expanded to the score shape [heads*B, S, S] (head-major, like the split heads), so
+        # every layer adds two same-shape tensors instead of broadcasting (65x slower on CPU).
+        b, _, _, s = additive.shape
+        return paddle.tile(additive.reshape([1, b, 1, s]), [num_heads, 1, s, 1]).reshape([num_heads * b, s, s])
+
+    def attention(self, qkv, mask, num_heads, p, training, first_only):
+        # Heads stacked along the batch axis ([heads*B, S, D], head-major). Splitting: one
+        # transpose of [B*S, 3*heads, D] rows, whose D-long runs stay contiguous (block copies),
+        # then 3 contiguous splits: 6% faster train steps at 12/768 than 3*heads narrow splits +
+        # concats. (A [B, S, heads, D] -> [B, heads, S, D] permute is the slow one, 79x.)
+        b, s, h3 = qkv.shape
+        n, d = num_heads, h3 // (3 * num_heads)
+        heads = qkv.reshape([b * s, 3 * n, d]).transpose([1, 0, 2])
+        q, k, v = (t.reshape([n * b, s, d]) for t in paddle.split(heads, 3, axis=0))
+        if first_only:
+            q, mask = q[:, :1], mask[:, :1]
+        q = q * (1.0 / math.sqrt(d))
+        scores = paddle.matmul(q, k, transpose_y=True) + mask  # mask already [heads*B, S_q, S]
+        probs = self.dropout(F.softmax(scores, axis=-1), p, training)
+        ctx = paddle.matmul(probs, v)
+        return paddle.concat(paddle.split(ctx, n, axis=0), axis=-1)  # merge: faster than a transpose
 
 
 def _has_sdpa() -> bool:
-    # Paddle >= 3.0 has a math fallback for any device/dtype and an additive float mask;
-    # older versions (2.6) only offer flash attention, so they use the explicit math below.
+    # Paddle >= 3.1 (``backend`` in the signature) selects among several SDPA kernels; older
+    # versions use the explicit math below.
     fn = getattr(F, "scaled_dot_product_attention", None)
     return fn is not None and "backend" in inspect.signature(fn).parameters
 
@@ -274,18 +330,70 @@ def _has_sdpa() -> bool:
 USE_SDPA = _has_sdpa()
 
 
-def attention_mask_for(attention_mask: paddle.Tensor, num_heads: int, fast: bool, dtype) -> paddle.Tensor:
-    """Additive mask (0 for tokens, MASK_VALUE for padding) built once per batch.
+class NativePath(ComputePath):
+    """Paddle's own ``F.linear``, ``F.layer_norm``, ``F.dropout`` and attention kernels (fused on GPU)."""
 
-    CPU path: expanded to the score shape [heads*B, S, S] (head-major, like the split heads),
-    so every layer adds two same-shape tensors instead of broadcasting (65x slower on CPU).
-    Native path: [B, 1, 1, S], broadcast by the attention kernel.
-    """
-    b, s = attention_mask.shape
-    additive = (1.0 - attention_mask.astype(dtype)) * MASK_VALUE
-    if not fast:
-        return additive.reshape([b, 1, 1, s])
-    return paddle.tile(additive.reshape([1, b, 1, s]), [num_heads, 1, s, 1]).reshape([num_heads * b, s, s])
+    name = "native"
+
+    def linear(self, x, layer):
+        return F.linear(x, layer.weight, layer.bias)
+
+    def layer_norm(self, x, layer):
+        return F.layer_norm(x, x.shape[-1], layer.weight, layer.bias, layer._epsilon)
+
+    def dropout(self, x, p, training):
+        if not training or p <= 0.0:
+            return x
+        return F.dropout(x, p, training=True)
+
+    def prepare_mask(self, additive, num_heads):
+        return additive  # [B, 1, 1, S], broadcast by the kernel
+
+    def attention(self, qkv, mask, num_heads, p, training, first_only):
+        b, s, h3 = qkv.shape
+        d = h3 // (3 * num_heads)
+        q, k, v = (t.reshape([b, s, num_heads, d]) for t in paddle.split(qkv, 3, axis=-1))
+        if first_only:
+            q = q[:, :1]
+        sq = q.shape[1]
+        p = p if training else 0.0
+        mask = mask if mask.dtype == q.dtype else mask.astype(q.dtype)  # e.g. fp16 under AMP on GPU
+        if USE_SDPA:  # layout [B, S, heads, D]: no transposes needed
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, training=training)
+        else:
+            q, k, v = (t.transpose([0, 2, 1, 3]) for t in (q, k, v))
+            scores = paddle.matmul(q, k, transpose_y=True) * (1.0 / math.sqrt(d)) + mask
+            probs = F.dropout(F.softmax(scores, axis=-1), p, training=training)
+            ctx = paddle.matmul(probs, v).transpose([0, 2, 1, 3])
+        return ctx.reshape([b, sq, num_heads * d])
+
+
+CPU_PATH = CpuPath()
+NATIVE_PATH = NativePath()
+PATHS = {p.name: p for p in (CPU_PATH, NATIVE_PATH)}
+
+
+def default_path(place=None) -> ComputePath:
+    """The CPU path for parameters on a CPU (``place``; default: Paddle's current device), else the
+    native one (custom PyLayers never run on a GPU). ``AUTOFT_FAST_CPU=1`` / ``0`` forces the
+    CPU / native path."""
+    env = os.environ.get("AUTOFT_FAST_CPU", "").strip()
+    if env in ("0", "1"):
+        return CPU_PATH if env == "1" else NATIVE_PATH
+    if place is None:
+        on_cpu = paddle.device.get_device().startswith("cpu")
+    else:  # a tensor's place (Paddle 2.6's CPUPlace objects lack is_cpu_place)
+        on_cpu = place.is_cpu_place() if hasattr(place, "is_cpu_place") else isinstance(place, paddle.CPUPlace)
+    return CPU_PATH if on_cpu else NATIVE_PATH
+
+
+def resolve_path(path) -> ComputePath:
+    """A ComputePath from itself or its name ("cpu", "native")."""
+    if isinstance(path, ComputePath):
+        return path
+    if path not in PATHS:
+        raise AutoftError(f"compute path {path!r}: expected one of {', '.join(PATHS)}")
+    return PATHS[path]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,7 +415,13 @@ def _init_attrs(config: BertConfig, init: str):
     return paddle.ParamAttr(initializer=w), paddle.ParamAttr(initializer=nn.initializer.Constant(0.0))
 
 
-class BertEmbeddings(nn.Layer):
+class _OnPath(nn.Layer):
+    """A layer whose ops come from ``self.path``, which ``BertModel.use_path`` sets."""
+
+    path: ComputePath = CPU_PATH  # replaced by BertModel.__init__ before any forward
+
+
+class BertEmbeddings(_OnPath):
     def __init__(self, config: BertConfig, init: str = "normal"):
         super().__init__()
         w, _ = _init_attrs(config, init)
@@ -318,7 +432,7 @@ class BertEmbeddings(nn.Layer):
         self.layer_norm = nn.LayerNorm(h, epsilon=config.layer_norm_eps)
         self.dropout = config.hidden_dropout_prob
 
-    def forward(self, input_ids, token_type_ids, fast: bool):
+    def forward(self, input_ids, token_type_ids):
         b, s = input_ids.shape
         # 0-based BERT positions (what HFL's checkpoints were trained with). Looked up per row,
         # [B, S]: a same-shape add whose gradient is an embedding scatter, where broadcasting
@@ -326,11 +440,11 @@ class BertEmbeddings(nn.Layer):
         position_ids = paddle.arange(s, dtype="int64").expand([b, s])
         x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
         x = x + self.position_embeddings(position_ids)
-        x = layer_norm(x, self.layer_norm, fast)
-        return dropout(x, self.dropout, self.training, fast)
+        x = self.path.layer_norm(x, self.layer_norm)
+        return self.path.dropout(x, self.dropout, self.training)
 
 
-class BertAttention(nn.Layer):
+class BertAttention(_OnPath):
     """Multi-head self-attention with one fused Q|K|V projection."""
 
     def __init__(self, config: BertConfig, init: str = "normal"):
@@ -338,56 +452,19 @@ class BertAttention(nn.Layer):
         w, b = _init_attrs(config, init)
         h = config.hidden_size
         self.num_heads = config.num_attention_heads
-        self.head_dim = h // self.num_heads
         self.qkv = nn.Linear(h, 3 * h, weight_attr=w, bias_attr=b)
         self.out = nn.Linear(h, h, weight_attr=w, bias_attr=b)
         self.dropout = config.attention_probs_dropout_prob
 
-    def forward(self, x, mask, fast: bool, first_only: bool = False):
+    def forward(self, x, mask, first_only: bool = False):
         """[B, S, H] -> [B, S, H]; ``first_only``: queries of the first token only -> [B, 1, H]."""
-        qkv = linear(x, self.qkv, fast)
-        if fast:
-            ctx = self._attend_split(qkv, mask, first_only)
-        else:
-            ctx = self._attend_native(qkv, mask, first_only)
-        return linear(ctx, self.out, fast)
-
-    def _attend_split(self, qkv, mask, first_only):
-        # Heads stacked along the batch axis ([heads*B, S, D], head-major). Splitting: one
-        # transpose of [B*S, 3*heads, D] rows, whose D-long runs stay contiguous (block copies),
-        # then 3 contiguous splits: 6% faster train steps at 12/768 than 3*heads narrow splits +
-        # concats. (A [B, S, heads, D] -> [B, heads, S, D] permute is the slow one, 79x.)
-        n = self.num_heads
-        b, s, _ = qkv.shape
-        heads = qkv.reshape([b * s, 3 * n, self.head_dim]).transpose([1, 0, 2])
-        q, k, v = (t.reshape([n * b, s, self.head_dim]) for t in paddle.split(heads, 3, axis=0))
-        if first_only:
-            q, mask = q[:, :1], mask[:, :1]
-        q = q * (1.0 / math.sqrt(self.head_dim))
-        scores = paddle.matmul(q, k, transpose_y=True) + mask  # mask already [heads*B, S_q, S]
-        probs = dropout(F.softmax(scores, axis=-1), self.dropout, self.training, fast=True)
-        ctx = paddle.matmul(probs, v)
-        return paddle.concat(paddle.split(ctx, n, axis=0), axis=-1)  # merge: faster than a transpose
-
-    def _attend_native(self, qkv, mask, first_only):
-        b, s, _ = qkv.shape
-        q, k, v = (t.reshape([b, s, self.num_heads, self.head_dim]) for t in paddle.split(qkv, 3, axis=-1))
-        if first_only:
-            q = q[:, :1]
-        sq = q.shape[1]
-        p = self.dropout if self.training else 0.0
-        mask = mask if mask.dtype == q.dtype else mask.astype(q.dtype)  # e.g. fp16 under AMP on GPU
-        if USE_SDPA:  # layout [B, S, heads, D]: no transposes needed
-            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, training=self.training)
-        else:
-            q, k, v = (t.transpose([0, 2, 1, 3]) for t in (q, k, v))
-            scores = paddle.matmul(q, k, transpose_y=True) * (1.0 / math.sqrt(self.head_dim)) + mask
-            probs = F.dropout(F.softmax(scores, axis=-1), p, training=self.training)
-            ctx = paddle.matmul(probs, v).transpose([0, 2, 1, 3])
-        return ctx.reshape([b, sq, self.num_heads * self.head_dim])
+        path = self.path
+        qkv = path.linear(x, self.qkv)
+        ctx = path.attention(qkv, mask, self.num_heads, self.dropout, self.training, first_only)
+        return path.linear(ctx, self.out)
 
 
-class BertLayer(nn.Layer):
+class BertLayer(_OnPath):
     """One post-LN transformer layer: attention, add & norm, FFN, add & norm."""
 
     def __init__(self, config: BertConfig, init: str = "normal"):
@@ -402,16 +479,17 @@ class BertLayer(nn.Layer):
         self.dropout = config.hidden_dropout_prob
         self.act = config.hidden_act
 
-    def forward(self, x, mask, fast: bool, first_only: bool = False):
+    def forward(self, x, mask, first_only: bool = False):
         """``first_only``: the output of the first token only, [B, 1, H] (keys/values still all tokens)."""
-        a = dropout(self.attention(x, mask, fast, first_only), self.dropout, self.training, fast)
+        path = self.path
+        a = path.dropout(self.attention(x, mask, first_only), self.dropout, self.training)
         if first_only:
             x = x[:, :1]
-        x = layer_norm(x + a, self.attention_norm, fast)
-        f = linear(x, self.ffn_in, fast)
+        x = path.layer_norm(x + a, self.attention_norm)
+        f = path.linear(x, self.ffn_in)
         f = F.relu(f) if self.act == "relu" else F.gelu(f, approximate=self.act == "gelu_new")
-        f = dropout(linear(f, self.ffn_out, fast), self.dropout, self.training, fast)
-        return layer_norm(x + f, self.ffn_norm, fast)
+        f = path.dropout(path.linear(f, self.ffn_out), self.dropout, self.training)
+        return path.layer_norm(x + f, self.ffn_norm)
 
 
 class BertEncoder(nn.Layer):
@@ -419,14 +497,14 @@ class BertEncoder(nn.Layer):
         super().__init__()
         self.layers = nn.LayerList([BertLayer(config, init) for _ in range(config.num_hidden_layers)])
 
-    def forward(self, x, mask, fast: bool, first_only: bool = False):
+    def forward(self, x, mask, first_only: bool = False):
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            x = layer(x, mask, fast, first_only and i == last)
+            x = layer(x, mask, first_only and i == last)
         return x
 
 
-class BertPooler(nn.Layer):
+class BertPooler(_OnPath):
     """tanh(dense(first token)): the [CLS] summary the classifier reads."""
 
     def __init__(self, config: BertConfig, init: str = "normal"):
@@ -434,8 +512,8 @@ class BertPooler(nn.Layer):
         w, b = _init_attrs(config, init)
         self.dense = nn.Linear(config.hidden_size, config.hidden_size, weight_attr=w, bias_attr=b)
 
-    def forward(self, x, fast: bool):
-        return paddle.tanh(linear(x[:, 0], self.dense, fast))
+    def forward(self, x):
+        return paddle.tanh(self.path.linear(x[:, 0], self.dense))
 
 
 class BertModel(nn.Layer):
@@ -443,7 +521,8 @@ class BertModel(nn.Layer):
 
     ``attention_mask``: 1 for tokens, 0 for padding (default: all ones). ``init``: "normal"
     (BERT's initialisation) or "zeros" (constants: cheap when weights are loaded next).
-    ``fast_cpu``: None = AUTOFT_FAST_CPU / device default; True/False forces a compute path.
+    The compute path (``.path``) is chosen here and in ``to()`` by ``default_path``;
+    ``use_path("cpu" | "native")`` forces one.
     """
 
     prefix = ""
@@ -451,10 +530,28 @@ class BertModel(nn.Layer):
     def __init__(self, config: BertConfig, init: str = "normal"):
         super().__init__()
         self.config = config
-        self.fast_cpu: Optional[bool] = None
         self.embeddings = BertEmbeddings(config, init)
         self.encoder = BertEncoder(config, init)
         self.pooler = BertPooler(config, init)
+        self.use_path(default_path(self.embeddings.word_embeddings.weight.place))
+
+    @property
+    def path(self) -> ComputePath:
+        return self.embeddings.path
+
+    def use_path(self, path) -> BertModel:
+        """Run on ``path`` (a ComputePath or "cpu" / "native") from now on; returns the model."""
+        path = resolve_path(path)
+        for layer in self.sublayers(include_self=False):
+            if isinstance(layer, _OnPath):
+                layer.path = path
+        return self
+
+    def to(self, *args, **kwargs):
+        """Paddle's ``Layer.to``, then the compute path for where the parameters now live."""
+        out = super().to(*args, **kwargs)
+        self.use_path(default_path(self.embeddings.word_embeddings.weight.place))
+        return out
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, first_token_only: bool = False):
         """-> (sequence_output [B, S, H], pooled [B, H]).
@@ -463,19 +560,18 @@ class BertModel(nn.Layer):
         sequence_output is [B, 1, H]; the pooled output is the same (it reads only that token),
         at ~3/4 less work in the last layer (its FFN, output projection and norms run on one row).
         """
-        fast = self.uses_fast_path()
         if token_type_ids is None:
             token_type_ids = paddle.zeros_like(input_ids)
         if attention_mask is None:
             attention_mask = paddle.ones_like(input_ids)
-        x = self.embeddings(input_ids, token_type_ids, fast)
-        mask = attention_mask_for(attention_mask, self.config.num_attention_heads, fast, x.dtype)
-        x = self.encoder(x, mask, fast, first_token_only)
-        return x, self.pooler(x, fast)
+        x = self.embeddings(input_ids, token_type_ids)
+        mask = self.path.prepare_mask(additive_mask(attention_mask, x.dtype), self.config.num_attention_heads)
+        x = self.encoder(x, mask, first_token_only)
+        return x, self.pooler(x)
 
-    def uses_fast_path(self) -> bool:
-        """The compute path this model runs: ``fast_cpu`` if set, else the device default."""
-        return fast_cpu_default() if self.fast_cpu is None else self.fast_cpu
+    def uses_cpu_path(self) -> bool:
+        """Whether this model runs the CPU path (custom kernels) rather than the native one."""
+        return self.path is CPU_PATH
 
     def levels(self) -> list[list[str]]:
         return _levels(self.config.num_hidden_layers, self.prefix, classifier=False)
@@ -516,11 +612,21 @@ class BertForSequenceClassification(nn.Layer):
         w, b = _init_attrs(config, init)
         self.classifier = nn.Linear(config.hidden_size, len(self.labels), weight_attr=w, bias_attr=b)
 
+    def use_path(self, path) -> BertForSequenceClassification:
+        """Run on ``path`` ("cpu" / "native"); the head always follows the encoder's path."""
+        self.bert.use_path(path)
+        return self
+
+    def to(self, *args, **kwargs):
+        out = super().to(*args, **kwargs)
+        self.bert.use_path(default_path(self.classifier.weight.place))
+        return out
+
     def forward(self, input_ids, token_type_ids=None, attention_mask=None):
         # The head reads only the pooled [CLS] output: the last layer skips the other tokens.
         _, pooled = self.bert(input_ids, token_type_ids, attention_mask, first_token_only=True)
-        fast = self.bert.uses_fast_path()
-        return linear(dropout(pooled, self.dropout, self.training, fast), self.classifier, fast)
+        path = self.bert.path
+        return path.linear(path.dropout(pooled, self.dropout, self.training), self.classifier)
 
     def levels(self) -> list[list[str]]:
         return _levels(self.config.num_hidden_layers, self.prefix, classifier=True)

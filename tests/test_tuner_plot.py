@@ -1,10 +1,13 @@
 """search.png, the summary table and log_file.txt: integer ticks, nothing clipped, the init line and
 PRUNED trials shown as such. Asserted on the figure objects and the text, not on pixels."""
 
+import dataclasses
+
 import pytest
 
 from autoft.search.space import Param, SearchSpace
 from autoft.tuner import output
+from autoft.tuner.records import TrialRecord
 
 pytest.importorskip("matplotlib")
 
@@ -13,15 +16,15 @@ SPACE = SearchSpace([Param("learning_rate", 5e-4, "float", 1e-4, 5e-3, "log"), P
 NAMES = SPACE.names
 
 
-def rec(t, status="OK", score=None, popsize=4, **extra):
-    r = {"round": t // popsize, "idx": t % popsize, "trial": t, "status": status,
-         "hparams": {"learning_rate": 1e-4 * (1 + t), "blocks": 2 + t % 5, "factor": 1.0 + t / 10},
-         "score": score if status == "OK" else None, "reason": "" if status == "OK" else "crashed: exit code 1",
-         "seconds": 1.5, "log": f"round{t // popsize}/log-{t % popsize}.info",
-         "model_dir": f"round{t // popsize}/model-{t % popsize}"}
+def rec(t, status="OK", score=None, popsize=4):
+    r = TrialRecord(round=t // popsize, idx=t % popsize, trial=t, point=[0.0], status=status,
+                    hparams={"learning_rate": 1e-4 * (1 + t), "blocks": 2 + t % 5, "factor": 1.0 + t / 10},
+                    score=score if status == "OK" else None, reason="" if status == "OK" else "crashed: exit code 1",
+                    seconds=1.5, log=f"round{t // popsize}/log-{t % popsize}.info",
+                    model_dir=f"round{t // popsize}/model-{t % popsize}")
     if status == "PRUNED":
-        r.update(reason="pruned (asha) at step 100", last_step=100 + t, last_score=score)
-    return r.update(extra) or r
+        r.reason, r.last_step, r.last_score = "pruned (asha) at step 100", 100 + t, score
+    return r
 
 
 RECORDS = ([rec(t, score=0.6 + 0.02 * t) for t in range(0, 9)] + [rec(9, "FAILED")]
@@ -48,8 +51,8 @@ def test_integer_values_get_integer_ticks():
 def test_no_label_is_clipped_even_with_a_long_name_and_wide_ticks():
     space = SearchSpace([Param("a_rather_long_hyperparameter_name", 5e-4, "float", 1e-4, 5e-3),
                          Param("blocks", 8, "int", 1, 17)])
-    records = [{**r, "hparams": {"a_rather_long_hyperparameter_name": 0.000123456 * (1 + r["trial"]),
-                                 "blocks": r["hparams"]["blocks"]}} for r in RECORDS]
+    records = [dataclasses.replace(r, hparams={"a_rather_long_hyperparameter_name": 0.000123456 * (1 + r.trial),
+                                               "blocks": r.hparams["blocks"]}) for r in RECORDS]
     for sp, recs in ((SPACE, RECORDS), (space, records)):
         fig = output.build_search_figure(sp.names, recs, space=sp, title="t")
         renderer = fig.canvas.get_renderer()

@@ -7,6 +7,7 @@ import pytest
 from autoft.errors import AutoftError
 from autoft.tuner import output
 from autoft.tuner.journal import Journal, read
+from autoft.tuner.records import TrialRecord
 
 HEADER = {"script": "train.py", "space": [{"name": "x"}], "popsize": 2, "evaluator": "fulltrail",
           "tuning_strategy": "pshe2", "seed": 3, "options": ["--dataset=demo"]}
@@ -49,9 +50,10 @@ def test_best_model_copy_reports_a_best_trial_that_saved_nothing(tmp_path):
     full = tmp_path / "round0" / "model-0"
     full.mkdir()
     (full / "w.bin").write_bytes(b"123")
-    records = [trial(0, 0.4, model_dir=full), trial(1, 0.9, model_dir=empty), trial(2, None, "FAILED")]
+    records = [TrialRecord.from_json(d) for d in
+               (trial(0, 0.4, model_dir=full), trial(1, 0.9, model_dir=empty), trial(2, None, "FAILED"))]
     best = output.best_record(records)
-    assert best["trial"] == 1
+    assert best.trial == 1
     note = output.copy_best_model(best, tmp_path)
     assert "saved nothing" in note and not (tmp_path / "best_model").exists()
     note = output.copy_best_model(records[0], tmp_path)
@@ -61,8 +63,8 @@ def test_best_model_copy_reports_a_best_trial_that_saved_nothing(tmp_path):
 
 def test_best_model_copy_says_why_a_model_on_another_node_is_unavailable(tmp_path):
     # A Ray trial that ran on another node without a shared output_dir: its model dir is not here.
-    rec = trial(0, 0.8, model_dir=tmp_path / "round0" / "model-0")
-    rec["note"] = "its --saved_params_dir ... is not on this machine (the trial ran on ray:node2/cpu1)"
+    rec = TrialRecord.from_json(trial(0, 0.8, model_dir=tmp_path / "round0" / "model-0"))
+    rec.note = "its --saved_params_dir ... is not on this machine (the trial ran on ray:node2/cpu1)"
     note = output.copy_best_model(rec, tmp_path)
     assert note.startswith("No best model (unavailable)") and "ray:node2" in note
     assert not (tmp_path / "best_model").exists()

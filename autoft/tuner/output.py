@@ -8,6 +8,7 @@ a resumed search produces the same files as an uninterrupted one. Files are repl
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import shutil
 import threading
@@ -17,18 +18,17 @@ from typing import Any, Dict, List, Optional, Sequence
 import yaml
 
 from autoft import atomic
-from autoft.tuner.pruners import PRUNED
-from autoft.tuner.runner import OK
+from autoft.tuner.records import OK, PRUNED, TrialRecord
 
-Record = Dict[str, Any]
+Record = TrialRecord
 
 
 def best_record(records: Sequence[Record]) -> Optional[Record]:
     """The OK trial with the highest score (earliest trial on ties), or None if none succeeded."""
-    ok = [r for r in records if r["status"] == OK]
+    ok = [r for r in records if r.status == OK]
     if not ok:
         return None
-    return min(ok, key=lambda r: (-r["score"], r["trial"]))
+    return min(ok, key=lambda r: (-r.score, r.trial))
 
 
 def fmt_value(v: Any) -> str:
@@ -38,9 +38,9 @@ def fmt_value(v: Any) -> str:
 
 def model_kept(r: Record) -> str:
     """trials.csv's model_kept: ``none`` (the trial saved nothing), ``deleted`` (by --keep_models) or ``yes``."""
-    if r.get("saved") is False:
+    if r.saved is False:
         return "none"
-    return "deleted" if r.get("model_deleted") is not None else "yes"
+    return "deleted" if r.model_deleted is not None else "yes"
 
 
 def write_trials_csv(path: Path, names: Sequence[str], records: Sequence[Record]) -> None:
@@ -50,10 +50,10 @@ def write_trials_csv(path: Path, names: Sequence[str], records: Sequence[Record]
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["round", "trial", *names, "score", "status", "seconds", "reason", "model_path", "log", "model_dir",
                 "model_kept"])
-    for r in sorted(records, key=lambda r: r["trial"]):
-        w.writerow([r["round"], r["idx"], *[r["hparams"][n] for n in names],
-                    "" if r["score"] is None else repr(r["score"]), r["status"], f"{r['seconds']:.2f}",
-                    r["reason"], r.get("model_path") or "", r["log"], r["model_dir"], model_kept(r)])
+    for r in sorted(records, key=lambda r: r.trial):
+        w.writerow([r.round, r.idx, *[r.hparams[n] for n in names],
+                    "" if r.score is None else repr(r.score), r.status, f"{r.seconds:.2f}",
+                    r.reason, r.model_path or "", r.log, r.model_dir, model_kept(r)])
     atomic.write_text(path, buf.getvalue())
 
 
@@ -64,17 +64,17 @@ def write_log_file(path: Path, names: Sequence[str], records: Sequence[Record], 
     if best is None:
         lines += ["(none: no trial succeeded)", "The final best eval score is None."]
     else:
-        lines += [f"{n}\t:\t{best['hparams'][n]}" for n in names]
-        lines.append(f"The final best eval score is {best['score']}.")
+        lines += [f"{n}\t:\t{best.hparams[n]}" for n in names]
+        lines.append(f"The final best eval score is {best.score}.")
         lines.append("The final best model parameters are saved as ./best_model .")
     lines.append("\t".join([*names, "saved_params_dir"]))
-    ordered = sorted(records, key=lambda r: r["trial"])
+    ordered = sorted(records, key=lambda r: r.trial)
     for r in ordered:
-        lines.append("\t".join([*[str(r["hparams"][n]) for n in names], r["model_dir"]]))
-    pruned = [r for r in ordered if r["status"] == PRUNED]
+        lines.append("\t".join([*[str(r.hparams[n]) for n in names], r.model_dir]))
+    pruned = [r for r in ordered if r.status == PRUNED]
     if pruned:
         lines += ["", f"Pruned trials ({len(pruned)}, stopped early; score = best intermediate score when stopped):"]
-        lines += [f"{r['model_dir']}\t{pruned_line(r)}" for r in pruned]
+        lines += [f"{r.model_dir}\t{pruned_line(r)}" for r in pruned]
     atomic.write_text(path, "\n".join(lines) + "\n")
 
 
@@ -83,8 +83,8 @@ def write_best_hparams(path: Path, best: Optional[Record]) -> None:
     if best is None:
         data: Dict[str, Any] = {"best": None, "note": "no trial succeeded; see trials.csv"}
     else:
-        data = {"hparams": {k: v for k, v in best["hparams"].items()}, "score": best["score"],
-                "round": best["round"], "trial": best["idx"], "model_dir": best["model_dir"]}
+        data = {"hparams": {k: v for k, v in best.hparams.items()}, "score": best.score,
+                "round": best.round, "trial": best.idx, "model_dir": best.model_dir}
     atomic.write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
@@ -93,11 +93,11 @@ def copy_best_model(best: Optional[Record], output_dir: Path) -> str:
     dst = Path(output_dir) / "best_model"
     if best is None:
         return "No best model: no trial succeeded."
-    src = Path(best["model_dir"])
-    if not src.exists() and best.get("note"):  # e.g. it ran on another node without a shared filesystem
-        return f"No best model (unavailable): the best trial (round {best['round']}, trial {best['idx']}): {best['note']}."
+    src = Path(best.model_dir)
+    if not src.exists() and best.note:  # e.g. it ran on another node without a shared filesystem
+        return f"No best model (unavailable): the best trial (round {best.round}, trial {best.idx}): {best.note}."
     if not src.is_dir() or not any(src.iterdir()):
-        return (f"No best model: the best trial (round {best['round']}, trial {best['idx']}) saved nothing "
+        return (f"No best model: the best trial (round {best.round}, trial {best.idx}) saved nothing "
                 f"to {src}.")
     atomic.copy_dir(src, dst)
     return f"The final best model parameters are saved as {dst} ."
@@ -139,23 +139,23 @@ class VisualDLLog:
         """Write round ``k``'s scalars (its trials' values and scores, the best so far) and flush."""
         if self._main is None:
             return
-        this = sorted(round_records, key=lambda r: r["idx"])
+        this = sorted(round_records, key=lambda r: r.idx)
         cand = best_record(this)
-        if cand is not None and (self._best is None or cand["score"] > self._best["score"]):
+        if cand is not None and (self._best is None or cand.score > self._best.score):
             self._best = cand
         step = k + 1
         if self._best is not None:
             for n in self.names:
-                self._main.add_scalar(tag=f"hyperparameter_tuning/{n}", value=float(self._best["hparams"][n]),
+                self._main.add_scalar(tag=f"hyperparameter_tuning/{n}", value=float(self._best.hparams[n]),
                                       step=step)
-            self._main.add_scalar(tag="hyperparameter_tuning/best_eval_value", value=self._best["score"], step=step)
+            self._main.add_scalar(tag="hyperparameter_tuning/best_eval_value", value=self._best.score, step=step)
         for r in this:
-            w = self._pops[r["idx"]]
+            w = self._pops[r.idx]
             for n in self.names:
-                w.add_scalar(tag=f"population_transformation/{n}", value=float(r["hparams"][n]), step=step)
+                w.add_scalar(tag=f"population_transformation/{n}", value=float(r.hparams[n]), step=step)
             # PaddleHub plotted 1 - reward, i.e. 0 for a failed trial.
             w.add_scalar(tag="population_transformation/eval_value",
-                         value=r["score"] if r["score"] is not None else 0.0, step=step)
+                         value=r.score if r.score is not None else 0.0, step=step)
         for w in (self._main, *self._pops):
             w.flush()
 
@@ -171,8 +171,8 @@ def write_visualdl(vis_dir: Path, names: Sequence[str], records: Sequence[Record
     """Rebuild ``vis_dir`` from all ``records`` at once; returns a note if VisualDL is missing."""
     log = VisualDLLog(vis_dir, names, popsize).open()
     try:
-        for k in sorted({r["round"] for r in records}):
-            log.add_round(k, [r for r in records if r["round"] == k])
+        for k in sorted({r.round for r in records}):
+            log.add_round(k, [r for r in records if r.round == k])
     finally:
         log.close()
     return log.note
@@ -180,7 +180,7 @@ def write_visualdl(vis_dir: Path, names: Sequence[str], records: Sequence[Record
 
 def pruned_score(r: Record) -> Optional[float]:
     """A PRUNED trial's best intermediate score when it was stopped (None for other trials)."""
-    return r.get("last_score") if r.get("status") == PRUNED else None
+    return r.last_score if r.status == PRUNED else None
 
 
 def build_search_figure(names: Sequence[str], records: Sequence[Record], space=None, title: str = ""):
@@ -191,12 +191,12 @@ def build_search_figure(names: Sequence[str], records: Sequence[Record], space=N
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
-    recs = sorted(records, key=lambda r: r["trial"])
+    recs = sorted(records, key=lambda r: r.trial)
     best = best_record(recs)
-    ok = [r for r in recs if r["status"] == OK]
+    ok = [r for r in recs if r.status == OK]
     pruned = [r for r in recs if pruned_score(r) is not None]
-    bad = [r for r in recs if r["status"] != OK and pruned_score(r) is None]
-    n_rounds = max((r["round"] for r in recs), default=0) + 1
+    bad = [r for r in recs if r.status != OK and pruned_score(r) is None]
+    n_rounds = max((r.round for r in recs), default=0) + 1
     height = 2.6 + 1.9 * len(names)
     fig = Figure(figsize=(9, height))
     FigureCanvasAgg(fig)
@@ -205,24 +205,23 @@ def build_search_figure(names: Sequence[str], records: Sequence[Record], space=N
     axes = fig.subplots(1 + len(names), 1, sharex=True, squeeze=False)[:, 0]
     ax = axes[0]
     round_kw = dict(cmap=matplotlib.colormaps["viridis"], vmin=0, vmax=max(1, n_rounds - 1))
-    shown = [(r["trial"], r["score"], r["round"]) for r in ok] + [(r["trial"], pruned_score(r), r["round"])
-                                                                  for r in pruned]
+    shown = [(r.trial, r.score, r.round) for r in ok] + [(r.trial, pruned_score(r), r.round) for r in pruned]
     if ok:
-        sc = ax.scatter([r["trial"] for r in ok], [r["score"] for r in ok], c=[r["round"] for r in ok], s=28,
+        sc = ax.scatter([r.trial for r in ok], [r.score for r in ok], c=[r.round for r in ok], s=28,
                         zorder=3, **round_kw)
         _integer_colorbar(fig, sc, ax, "round")
         xs, ys, cur = [], [], None
         for r in recs:
-            if r["status"] == OK and (cur is None or r["score"] > cur):
-                cur = r["score"]
+            if r.status == OK and (cur is None or r.score > cur):
+                cur = r.score
             if cur is not None:
-                xs.append(r["trial"])
+                xs.append(r.trial)
                 ys.append(cur)
         ax.step(xs, ys, where="post", color="black", lw=1, label="best so far")
     if pruned:  # hollow: where they were when stopped, not a final score
-        sc = ax.scatter([r["trial"] for r in pruned], [pruned_score(r) for r in pruned], s=28, zorder=3,
+        sc = ax.scatter([r.trial for r in pruned], [pruned_score(r) for r in pruned], s=28, zorder=3,
                         facecolors="none", edgecolors=matplotlib.colormaps["viridis"](
-                            [r["round"] / round_kw["vmax"] for r in pruned]), linewidths=1.2,
+                            [r.round / round_kw["vmax"] for r in pruned]), linewidths=1.2,
                         label=f"pruned ({len(pruned)}): score when stopped")
         if not ok:
             _integer_colorbar(fig, ax.scatter([], [], c=[], **round_kw), ax, "round")
@@ -231,19 +230,19 @@ def build_search_figure(names: Sequence[str], records: Sequence[Record], space=N
     floor = lo - 3 * pad
     ax.set_ylim(floor - pad, hi + 2 * pad)
     if bad:  # failures drawn on the floor of the axis, not at score 0 (that would flatten the plot)
-        ax.scatter([r["trial"] for r in bad], [floor] * len(bad), marker="x", color="red", s=36, zorder=3,
+        ax.scatter([r.trial for r in bad], [floor] * len(bad), marker="x", color="red", s=36, zorder=3,
                    label=f"failed ({len(bad)})")
     ax.set_ylabel("score")
     for a in axes:
         for k in range(1, n_rounds):
-            a.axvline(min(r["trial"] for r in recs if r["round"] == k) - 0.5, color="0.85", lw=0.8, zorder=0)
+            a.axvline(min(r.trial for r in recs if r.round == k) - 0.5, color="0.85", lw=0.8, zorder=0)
     for i, n in enumerate(names):
         _hparam_panel(fig, axes[i + 1], n, space.params[i] if space is not None else None, ok, pruned, bad)
     if best is not None:
-        axes[0].scatter([best["trial"]], [best["score"]], marker="*", s=260, color="gold", edgecolor="black",
-                        zorder=4, label=f"best {best['score']:.4g}")
+        axes[0].scatter([best.trial], [best.score], marker="*", s=260, color="gold", edgecolor="black",
+                        zorder=4, label=f"best {best.score:.4g}")
         for i, n in enumerate(names):
-            axes[i + 1].scatter([best["trial"]], [best["hparams"][n]], marker="*", s=220, color="gold",
+            axes[i + 1].scatter([best.trial], [best.hparams[n]], marker="*", s=220, color="gold",
                                 edgecolor="black", zorder=4)
     handles, labels = axes[0].get_legend_handles_labels()
     if space is not None and names:
@@ -270,14 +269,14 @@ def _hparam_panel(fig, a, name: str, param, ok, pruned, bad) -> None:
     from matplotlib.ticker import MaxNLocator
 
     if ok:
-        sc = a.scatter([r["trial"] for r in ok], [r["hparams"][name] for r in ok], c=[r["score"] for r in ok],
+        sc = a.scatter([r.trial for r in ok], [r.hparams[name] for r in ok], c=[r.score for r in ok],
                        cmap="plasma", s=22, zorder=3)
         fig.colorbar(sc, ax=a, pad=0.01).set_label("score")
     if pruned:
-        a.scatter([r["trial"] for r in pruned], [r["hparams"][name] for r in pruned], facecolors="none",
+        a.scatter([r.trial for r in pruned], [r.hparams[name] for r in pruned], facecolors="none",
                   edgecolors="0.45", s=22, zorder=3)
     if bad:
-        a.scatter([r["trial"] for r in bad], [r["hparams"][name] for r in bad], marker="x", color="0.6", s=22)
+        a.scatter([r.trial for r in bad], [r.hparams[name] for r in bad], marker="x", color="0.6", s=22)
     if param is not None:
         a.axhline(param.init_value, color="0.6", ls="--", lw=0.8)
         if getattr(param, "scale", "linear") == "log":
@@ -350,8 +349,8 @@ class LiveOutputs:
         self.vdl.add_round(k, round_records)
         if plot:
             self.wait()
-            snapshot = [dict(r) for r in records]
-            n_ok = sum(r["status"] == OK for r in snapshot)
+            snapshot = [dataclasses.replace(r) for r in records]
+            n_ok = sum(r.status == OK for r in snapshot)
             title = f"{self.title}: round {k}, {len(snapshot)} trials ({n_ok} OK), running"
             self._plotter = threading.Thread(target=self._plot, args=(snapshot, title), name="search-plot",
                                              daemon=True)
@@ -379,12 +378,12 @@ class LiveOutputs:
 def summary_table(names: Sequence[str], records: Sequence[Record], top: int = 10) -> str:
     """The final console table: the best ``top`` trials, then the pruned ones (where they were
     stopped) and the failed ones with their reasons."""
-    ok = sorted((r for r in records if r["status"] == OK), key=lambda r: (-r["score"], r["trial"]))
-    pruned = sorted((r for r in records if r["status"] == PRUNED), key=lambda r: r["trial"])
-    bad = sorted((r for r in records if r["status"] not in (OK, PRUNED)), key=lambda r: r["trial"])
+    ok = sorted((r for r in records if r.status == OK), key=lambda r: (-r.score, r.trial))
+    pruned = sorted((r for r in records if r.status == PRUNED), key=lambda r: r.trial)
+    bad = sorted((r for r in records if r.status not in (OK, PRUNED)), key=lambda r: r.trial)
     head = ["rank", "round", "trial", *names, "score", "seconds"]
-    rows = [[str(i + 1), str(r["round"]), str(r["idx"]), *[fmt_value(r["hparams"][n]) for n in names],
-             f"{r['score']:.6g}", f"{r['seconds']:.1f}"] for i, r in enumerate(ok[:top])]
+    rows = [[str(i + 1), str(r.round), str(r.idx), *[fmt_value(r.hparams[n]) for n in names],
+             f"{r.score:.6g}", f"{r.seconds:.1f}"] for i, r in enumerate(ok[:top])]
     widths = [max(len(h), *(len(row[j]) for row in rows)) if rows else len(h) for j, h in enumerate(head)]
     counts = f"{len(ok)} OK, {len(bad)} FAILED" + (f", {len(pruned)} PRUNED" if pruned else "")
     out = [f"{len(records)} trials: {counts}. Top {min(top, len(ok))} by score:"]
@@ -392,25 +391,25 @@ def summary_table(names: Sequence[str], records: Sequence[Record], top: int = 10
     out += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
     out += _listed("Pruned trials (stopped early; score = best intermediate score when stopped):", pruned, top,
                    lambda r: f"{pruned_line(r)}  {hparams_text(r, names)}")
-    out += _listed("Failed trials:", bad, top, lambda r: f"{r['reason']} (log: {r['log']})")
+    out += _listed("Failed trials:", bad, top, lambda r: f"{r.reason} (log: {r.log})")
     return "\n".join(out)
 
 
 def hparams_text(r: Record, names: Sequence[str]) -> str:
     """``name=value ...`` of a trial, values as the summary shows them."""
-    return " ".join(f"{n}={fmt_value(r['hparams'][n])}" for n in names)
+    return " ".join(f"{n}={fmt_value(r.hparams[n])}" for n in names)
 
 
 def pruned_line(r: Record) -> str:
     """``PRUNED at step S, score X`` for a pruned trial (its best intermediate score when stopped)."""
     score = pruned_score(r)
-    return f"PRUNED at step {r.get('last_step')}, score " + ("-" if score is None else f"{score:.6g}")
+    return f"PRUNED at step {r.last_step}, score " + ("-" if score is None else f"{score:.6g}")
 
 
 def _listed(title: str, records: Sequence[Record], top: int, describe) -> List[str]:
     if not records:
         return []
-    out = [title] + [f"  round {r['round']} trial {r['idx']}: {describe(r)}" for r in records[:top]]
+    out = [title] + [f"  round {r.round} trial {r.idx}: {describe(r)}" for r in records[:top]]
     if len(records) > top:
         out.append(f"  ... and {len(records) - top} more (see trials.csv)")
     return out

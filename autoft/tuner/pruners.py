@@ -33,8 +33,9 @@ from typing import Dict, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from autoft.tuner.records import PRUNED  # noqa: F401 - the status of a trial a pruner stopped
+
 PRUNERS = ("none", "median", "asha")
-PRUNED = "PRUNED"  # a trial status beside runner.OK and runner.FAILED: stopped by the pruner
 Curve = List[Tuple[int, float]]  # (step, score) in report order
 
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from autoft.tuner.pruners import PRUNED, Pruner, PrunerConfig, make_pruner
+from autoft.tuner.pruners import Pruner, PrunerConfig, make_pruner
+from autoft.tuner.records import OK, PRUNED
 
 Curve = Sequence[Tuple[int, float]]
 StopTrial = Callable[[int, str, str], bool]
@@ -103,7 +104,7 @@ def strategy_score(status: str, score: Optional[float], last_score: Optional[flo
     """
     if status == PRUNED:
         return last_score
-    return score if status == "OK" else None
+    return score if status == OK else None
 
 
 def curve_of(record: dict) -> List[Tuple[int, float]]:

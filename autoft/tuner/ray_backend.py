@@ -25,13 +25,24 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from autoft import atomic
 from autoft.errors import AutoftError
-from autoft.report import RESULT_FILE_ENV, TRIAL_ID_ENV, read_reported
+from autoft.report import INTERMEDIATE_FILE_ENV, RESULT_FILE_ENV, TRIAL_ID_ENV
 from autoft.runtime import CPU_SLOTS_ENV, usable_cores
-from autoft.tuner.runner import FAILED, OK, TERM_GRACE_SECONDS, TrialOutcome, TrialSpec, classify, log_header
+from autoft.tuner.procs import TERM_GRACE_SECONDS, end_group, signal_group
+from autoft.tuner.records import (
+    FAILED,
+    OK,
+    RunningTrial,
+    TrialOutcome,
+    TrialSpec,
+    classify,
+    log_header,
+    read_score,
+)
+from autoft.tuner.runner import intermediate_of
 
 RAY_MISSING = ("--backend ray needs the ray package, which is not installed ({exc}): pip install 'autoft[ray]' "
                "(on the head and on every node of the cluster), or use the default --backend local")
@@ -79,15 +90,18 @@ def run_trial_on_worker(spec: Dict[str, Any], gpu: bool, cpu_share: float, pass_
     result_file = os.path.join(scratch, "result.txt")
     env[TRIAL_ID_ENV] = spec["trial_id"]
     env[RESULT_FILE_ENV] = result_file
-    log_path = _worker_log_path(spec["log_path"], scratch)
+    log_path = _worker_log_path(spec["log_path"], scratch, append=spec.get("relaunch", False))
+    if spec.get("intermediate_file"):
+        env[INTERMEDIATE_FILE_ENV] = _worker_writable(spec["intermediate_file"], scratch, "intermediate.txt")
     out: Dict[str, Any] = {"returncode": None, "timed_out": False, "score": None, "log": b"", "seconds": 0.0,
                            "where": where, "host": socket.gethostname(), "devices": devices, "launch_error": ""}
     header = log_header(TrialSpec(spec["number"], spec["round"], spec["idx"], spec["argv"], Path(spec["log_path"]),
-                                  Path(spec["model_dir"]), Path(result_file), spec["trial_id"]), where, devices)
+                                  Path(spec["model_dir"]), Path(result_file), spec["trial_id"],
+                                  relaunch=spec.get("relaunch", False)), where, devices)
     started = time.monotonic()
     proc = None
     try:
-        with open(log_path, "wb") as log:
+        with open(log_path, "ab" if spec.get("relaunch") else "wb") as log:
             log.write(header)
             log.flush()
             try:
@@ -107,36 +121,47 @@ def run_trial_on_worker(spec: Dict[str, Any], gpu: bool, cpu_share: float, pass_
                 except subprocess.TimeoutExpired:
                     if deadline is not None and time.monotonic() >= deadline:
                         out["timed_out"] = True
-                        _signal_group(proc.pid, signal.SIGKILL)
+                        signal_group(proc.pid, signal.SIGKILL)
                         proc.wait()
+            if proc is not None:
+                end_group(proc.pid)  # what the trial spawned must not outlive it
         out["seconds"] = time.monotonic() - started
         out["returncode"] = proc.returncode if proc is not None else None
-        out["score"] = read_reported(result_file, spec["trial_id"])
+        out["score"], out["score_error"] = read_score(Path(result_file), spec["trial_id"])
         out["log"] = _read_tail(log_path, MAX_LOG_BYTES)
         return out
-    except BaseException:  # cancelled by the head (Ctrl-C there): take the trial's whole group down
-        if proc is not None and proc.poll() is None:
-            _signal_group(proc.pid, signal.SIGTERM)
+    except BaseException:  # cancelled by the head (Ctrl-C, stop_trial): take the trial's whole group down
+        if proc is not None:
+            end_group(proc.pid)
             try:
                 proc.wait(timeout=TERM_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 pass
-            _signal_group(proc.pid, signal.SIGKILL)
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _worker_log_path(head_path: str, scratch: str) -> str:
+def _worker_log_path(head_path: str, scratch: str, append: bool = False) -> str:
     """The trial's log goes to its real path when this node can write it (same machine or a shared
-    filesystem: it can be followed live), else to a scratch file; the head rewrites it either way."""
+    filesystem: it can be followed live), else to a scratch file (with the first attempt's lines
+    when ``append``); the head rewrites it either way."""
+    path = _worker_writable(head_path, scratch, "log.info")
+    if append and path != head_path:
+        open(path, "wb").close()
+    return path
+
+
+def _worker_writable(head_path: str, scratch: str, name: str) -> str:
+    """``head_path`` if this node can write it (same machine or a shared filesystem), else a
+    scratch file: intermediate results written there are not seen by the head."""
     try:
         os.makedirs(os.path.dirname(head_path), exist_ok=True)
         with open(head_path, "ab"):
             pass
         return head_path
     except OSError:
-        return os.path.join(scratch, "log.info")
+        return os.path.join(scratch, name)
 
 
 def _read_tail(path: str, limit: int) -> bytes:
@@ -166,13 +191,6 @@ def _die_with_parent() -> None:
     # If the Ray worker is killed hard, the trial gets SIGKILL instead of running on unowned.
     if _PRCTL is not None:
         _PRCTL(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 # ---- runs on the head (the tuner) ----------------------------------------------------------------
@@ -224,6 +242,8 @@ class RayPool:
             raise
         self._remote = ray.remote(run_trial_on_worker)
         self._refs: Dict[Any, TrialSpec] = {}
+        self._submitted: Dict[int, float] = {}  # trial number -> time.time() of submission
+        self._stopped: Dict[int, Tuple[str, str]] = {}  # trial number -> (status, reason) of stop_trial
 
     def _plan(self, cpu_slots: Optional[int], trials_per_gpu: int) -> None:
         total = self.ray.cluster_resources()
@@ -256,7 +276,8 @@ class RayPool:
         """Where the trials run, for the start banner."""
         return self._describe
 
-    def run(self, specs: Sequence[TrialSpec], on_finish: Callable[[TrialOutcome], None]) -> None:
+    def run(self, specs: Sequence[TrialSpec], on_finish: Callable[[TrialOutcome], None],
+            on_tick: Optional[Callable[[List[RunningTrial]], None]] = None, tick_seconds: float = 1.0) -> None:
         """Submit every spec (Ray queues what does not fit), report each as it ends, in this thread."""
         ray = self.ray
         try:
@@ -265,23 +286,47 @@ class RayPool:
                 spec.result_file.unlink(missing_ok=True)
                 payload = {"number": spec.number, "round": spec.round, "idx": spec.idx, "argv": list(spec.argv),
                            "log_path": str(spec.log_path.resolve()), "model_dir": str(spec.model_dir),
-                           "trial_id": spec.trial_id}
+                           "trial_id": spec.trial_id, "relaunch": spec.relaunch,
+                           "intermediate_file": str(spec.intermediate_file.resolve()) if spec.intermediate_file
+                           else None}
                 ref = self._remote.options(
                     num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0, name=f"autoft-trial-{spec.number}",
                 ).remote(payload, self.gpu, self.num_cpus, self.pass_env, self.timeout, self.cwd)
                 self._refs[ref] = spec
+                self._submitted[spec.number] = time.time()
             self._write_running_file()
+            next_tick = time.monotonic() + tick_seconds
             while self._refs:
                 # The timeout keeps Ctrl-C responsive; trials' own timeouts are enforced on the workers.
-                ready, _ = ray.wait(list(self._refs), num_returns=1, timeout=1.0)
+                wait = 1.0 if on_tick is None else max(0.0, min(1.0, next_tick - time.monotonic()))
+                ready, _ = ray.wait(list(self._refs), num_returns=1, timeout=wait)
                 for ref in ready:
                     spec = self._refs.pop(ref)
                     outcome = self._collect(ref, spec)
                     self._write_running_file()
                     on_finish(outcome)
+                if on_tick is not None and time.monotonic() >= next_tick and self._refs:
+                    on_tick(self.running())
+                    next_tick = time.monotonic() + tick_seconds
         except BaseException:
             self.stop()
             raise
+
+    def running(self) -> List[RunningTrial]:
+        """The submitted trials not finished yet (``started`` is the submission time: Ray may
+        still be queueing one), with their intermediate results so far."""
+        return [RunningTrial(s.number, s.round, s.idx, self._submitted.get(s.number, 0.0), intermediate_of(s), s)
+                for s in sorted(self._refs.values(), key=lambda s: s.number)]
+
+    def stop_trial(self, number: int, status: str, reason: str) -> bool:
+        """Cancel trial ``number``'s task: the worker ends its process group (SIGTERM, grace,
+        SIGKILL); it finishes as (status, reason). False if it is not running."""
+        for ref, spec in self._refs.items():
+            if spec.number == number and number not in self._stopped:
+                self._stopped[number] = (status, reason)
+                self.ray.cancel(ref)
+                return True
+        return False
 
     def stop(self) -> None:
         """Cancel every submitted trial: its task kills the trial's process group (SIGTERM, then SIGKILL)."""
@@ -304,6 +349,15 @@ class RayPool:
 
     # ---- internals ------------------------------------------------------------------------------
     def _collect(self, ref, spec: TrialSpec) -> TrialOutcome:
+        stopped = self._stopped.pop(spec.number, None)
+        if stopped is not None:  # stop_trial: whatever the task returned or raised, it was stopped
+            status, reason = stopped
+            try:
+                self.ray.get(ref, timeout=TERM_GRACE_SECONDS + 5)
+            except Exception:  # noqa: BLE001 - TaskCancelledError, or the task's own end
+                pass
+            return TrialOutcome(spec, status, None, reason, time.time() - self._submitted.get(spec.number, time.time()),
+                                "ray", intermediate=intermediate_of(spec))
         try:
             res = self.ray.get(ref)
         except self.ray.exceptions.RayError as exc:  # the worker or its node died, or the task failed
@@ -315,7 +369,8 @@ class RayPool:
         if res["score"] is not None:  # the head's copy of the protocol's result file
             atomic.write_bytes(spec.result_file, f"{spec.trial_id}\t{res['score']!r}\n".encode())
         outcome = classify(spec, res["returncode"], res["timed_out"], res["score"], res["seconds"], res["where"],
-                           self.timeout, launch_error=res["launch_error"])
+                           self.timeout, launch_error=res["launch_error"], score_error=res.get("score_error", ""))
+        outcome.intermediate = intermediate_of(spec)
         if outcome.status == OK and not spec.model_dir.exists() and res["host"] != socket.gethostname():
             # On this machine a missing dir just means the trial saved nothing (said at the end as usual).
             outcome.note = (f"its --saved_params_dir {spec.model_dir} is not on this machine (the trial ran on "

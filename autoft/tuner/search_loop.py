@@ -1,16 +1,28 @@
-"""The search itself: rounds of ask -> run trials on the pool -> journal -> tell, then the outputs.
+"""The search itself: rounds of ask -> run trials on the backend -> journal -> tell, then the outputs.
+
+``SearchRun`` is the tuner core: it owns the configuration, the journal, the strategy, the
+evaluator (fulltrail / populationbased, autoft.tuner.evaluators), the backend (local pool or
+Ray) and the finished trials' records (autoft.tuner.records.TrialRecord), and every guarantee
+lives in one of its methods: replay on resume, journaling before use, the round line before
+--keep_models deletes, the outputs at the end.
 
 Round k lives in ``<output_dir>/round<k>/``; trial idx writes ``log-<idx>.info`` and
-``model-<idx>/`` there (PaddleHub 1.4's layout) and its score goes to ``result-<idx>.txt``.
-The evaluator decides the extra flags: fulltrail never adds any; populationbased (alias
-modelbased) gives trial t of round k >= 1 ``--epochs=1 --model_path <donor>``, the donors
-being the best floor(popsize/2) (>= 1) successful, non-empty model dirs of the previous round.
+``model-<idx>/`` there (PaddleHub 1.4's layout), its score goes to ``result-<idx>.txt`` and its
+intermediate results (report_intermediate_result) to ``intermediate-<idx>.txt``.
 
 After each round a ``"type": "round"`` journal line records the donors for the next round and,
 with ``--keep_models K``, the finished trials' model dirs that are deleted to bound the disk:
 every one but the K best successful trials so far and those donors. The line is written
 before anything is deleted, so a resume knows what is gone (and finishes a deletion that a
 kill interrupted) and takes the donors from it instead of looking at the disk.
+
+The seam for watching trials (e.g. a pruner): ``SearchConfig.watcher``, a TrialWatcher. While
+trials run, ``watcher.on_tick(running, run.stop_trial)`` is called about every
+``tick_seconds`` with the running trials (RunningTrial: number, start time, intermediate
+results so far); ``run.stop_trial(number, status, reason)`` ends that trial's process group
+and records it with ``status`` (e.g. PRUNED), ``reason`` and its last intermediate (step,
+score); its slot starts the round's next trial at once. ``watcher.trial_finished(record)`` is
+called for every finished trial, replayed ones first on --resume, in trial order.
 """
 
 from __future__ import annotations
@@ -21,18 +33,27 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence
 
 import numpy as np
 
 from autoft.errors import AutoftError
 from autoft.tuner import output
 from autoft.tuner.devices import Slot
+from autoft.tuner.evaluators import EVALUATORS, FullTrail, make_evaluator  # noqa: F401 - EVALUATORS re-exported
 from autoft.tuner.journal import JOURNAL_NAME, Journal
-from autoft.tuner.runner import OK, TrialBackend, TrialOutcome, TrialPool, TrialSpec, kill_orphans
+from autoft.tuner.records import OK, RunningTrial, TrialOutcome, TrialRecord, TrialSpec
+from autoft.tuner.runner import TrialBackend, TrialPool, kill_orphans
 
-EVALUATORS = {"fulltrail": "fulltrail", "populationbased": "populationbased", "modelbased": "populationbased"}
 RUNNING_NAME = ".running.json"
+
+
+class TrialWatcher(Protocol):
+    """Watches running trials and may stop them (see the module docstring)."""
+
+    def on_tick(self, running: Sequence[RunningTrial], stop_trial: Callable[[int, str, str], bool]) -> None: ...
+
+    def trial_finished(self, record: TrialRecord) -> None: ...
 
 
 @dataclass
@@ -58,6 +79,8 @@ class SearchConfig:
     cpu_slots: Optional[int] = None  # for the Ray backend (the local pool has them as slots)
     trials_per_gpu: int = 1
     keep_models: Optional[int] = None  # None: keep every trial's model dir (PaddleHub's behaviour)
+    watcher: Optional[TrialWatcher] = None  # e.g. a pruner
+    tick_seconds: float = 1.0  # how often the watcher's on_tick runs while trials run
 
 
 def make_backend(cfg: SearchConfig, out: Path) -> TrialBackend:
@@ -70,40 +93,8 @@ def make_backend(cfg: SearchConfig, out: Path) -> TrialBackend:
     return TrialPool(cfg.slots, timeout=cfg.trial_timeout, running_file=out / RUNNING_NAME)
 
 
-def _trial_argv(cfg: SearchConfig, model_dir: Path, hparams: Dict[str, Any], donor: Optional[str]) -> List[str]:
-    """PaddleHub 1.4's trial command (reference §3), values formatted with str()."""
-    argv = [cfg.python, "-u", cfg.script]
-    if donor is not None:
-        argv += ["--epochs=1", "--model_path", donor]
-    argv.append(f"--saved_params_dir={model_dir}")
-    argv += [f"--{name}={value}" for name, value in hparams.items()]
-    argv += cfg.options
-    return argv
-
-
-def _donors(records: Sequence[Dict[str, Any]], popsize: int) -> List[str]:
-    """The best floor(popsize/2) (>= 1) successful trials of one round that saved a model."""
-    ok = [r for r in records if r["status"] == OK and _saved_something(Path(r["model_dir"]))]
-    ok.sort(key=lambda r: (-r["score"], r["idx"]))
-    return [r["model_dir"] for r in ok[: max(1, popsize // 2)]]
-
-
 def _saved_something(path: Path) -> bool:
     return path.is_dir() and any(path.iterdir())
-
-
-def _keep_set(records: Sequence[Dict[str, Any]], keep: int, donors: Sequence[str]) -> set:
-    """Model dirs that --keep_models ``keep`` must keep: the ``keep`` best successful trials so far
-    (the best first, ties to the earlier trial, as output.best_record) and the next round's donors."""
-    ok = sorted((r for r in records if r["status"] == OK), key=lambda r: (-r["score"], r["trial"]))
-    return {r["model_dir"] for r in ok[:keep]} | set(donors)
-
-
-def _to_delete(records: Sequence[Dict[str, Any]], keep: int, donors: Sequence[str]) -> List[str]:
-    """The finished trials' model dirs (present on this machine, not deleted yet) outside the keep set."""
-    kept = _keep_set(records, keep, donors)
-    return [r["model_dir"] for r in sorted(records, key=lambda r: r["trial"])
-            if r["model_dir"] not in kept and r.get("model_deleted") is None and Path(r["model_dir"]).exists()]
 
 
 def _disk_bytes(path: Path) -> int:
@@ -119,9 +110,10 @@ def _disk_bytes(path: Path) -> int:
     return total
 
 
-def _human_bytes(n: int) -> str:
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KB'."""
     if n < 1024:
-        return f"{n} B"
+        return f"{int(n)} B"
     size, unit = n / 1024, "KB"
     for bigger in ("MB", "GB", "TB"):
         if size < 1024:
@@ -130,7 +122,7 @@ def _human_bytes(n: int) -> str:
     return f"{size:.1f} {unit}"
 
 
-def _delete_dirs(dirs: Sequence[str]) -> List[str]:
+def _delete_dirs(dirs: Sequence[Path]) -> List[str]:
     """rmtree each dir (a missing one is fine: deleted before a kill); returns the errors."""
     errors = []
     for d in dirs:
@@ -143,247 +135,334 @@ def _delete_dirs(dirs: Sequence[str]) -> List[str]:
     return errors
 
 
-def _mark_deleted(records: Sequence[Dict[str, Any]], deleted: Sequence[str], k: int) -> None:
-    """Note in the in-memory records (for trials.csv) which model dirs were deleted after round ``k``."""
-    gone = set(deleted)
-    for r in records:
-        if r["model_dir"] in gone and r.get("model_deleted") is None:
-            r["model_deleted"] = k
-
-
-def _clean_leftovers(round_dir: Path, idx: int) -> None:
-    """Remove what an unfinished trial (tuner killed mid-trial) left, before it runs again."""
-    shutil.rmtree(round_dir / f"model-{idx}", ignore_errors=True)
-    for name in (f"log-{idx}.info", f"result-{idx}.txt"):
-        (round_dir / name).unlink(missing_ok=True)
-
-
 def _hparams_line(hparams: Dict[str, Any]) -> str:
     return " ".join(f"{k}={output.fmt_value(v)}" for k, v in hparams.items())
 
 
-def run_search(cfg: SearchConfig) -> int:
-    """Run (or resume) a search; returns the exit code (0, or 1 when no trial succeeded)."""
-    backends: List[TrialBackend] = []  # made inside once the configuration is checked; closed here
-    try:
-        return _search(cfg, backends)
-    finally:
-        for backend in backends:
-            backend.close()
+def reward_of(record: TrialRecord) -> float:
+    """What the strategy is told (it minimises): 1 - score for an OK trial, else 1 (PaddleHub's
+    score 0 for a crashed trial)."""
+    return 1.0 - record.score if record.ok else 1.0
 
 
-def _search(cfg: SearchConfig, backends: List[TrialBackend]) -> int:
-    from autoft.search import SearchSpace, make_strategy
+class Console:
+    """The search's console lines (through the progress bar, so they do not tear it)."""
 
-    space = SearchSpace.load(cfg.param_file)
-    out = Path(cfg.output_dir)
-    journal_path = out / JOURNAL_NAME
-    header = {
-        "script": cfg.script,
-        "space": [{"name": p.name, "init_value": p.init_value, "type": p.type, "low": p.low, "high": p.high,
-                   "scale": p.scale} for p in space.params],
-        "popsize": cfg.popsize,
-        "rounds": cfg.rounds,
-        "evaluator": cfg.evaluator,
-        "tuning_strategy": cfg.tuning_strategy,
-        "seed": cfg.seed,
-        "options": cfg.options,
-        "param_file": str(cfg.param_file),
-    }
-    done: Dict[tuple, Dict[str, Any]] = {}
-    if cfg.resume:
-        journal, stored, trials = Journal.resume(journal_path, header)
-        seed = stored["seed"]
-        for rec in trials:
-            done[(rec["round"], rec["idx"])] = rec
-        backends.append(make_backend(cfg, out))
-        killed = kill_orphans(out / RUNNING_NAME)
-        for k, rr in sorted(journal.rounds.items()):
-            _mark_deleted(list(done.values()), rr.get("deleted", []), k)
-            # Journaled as deleted but still here: the previous run died mid-deletion; finish it.
-            _delete_dirs(rr.get("deleted", []))
-        print(f"Resuming {journal_path}: {len(done)} finished trial(s) in the journal"
-              + (f"; killed {len(killed)} trial process(es) left by the previous run" if killed else "") + ".")
-    else:
-        if journal_path.exists():
+    def __init__(self, total: int, done: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="trial", dynamic_ncols=True, disable=None, file=sys.stderr)
+        self.bar.update(min(total, done))
+
+    def say(self, msg: str) -> None:
+        self.bar.write(msg, file=sys.stdout)
+
+    def trial_done(self) -> None:
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class SearchRun:
+    """One run of the tuner over one output dir: ``run()`` opens or resumes it, runs the
+    remaining rounds and writes the outputs; ``close()`` releases the backend."""
+
+    def __init__(self, cfg: SearchConfig):
+        from autoft.search import SearchSpace
+
+        self.cfg = cfg
+        self.out = Path(cfg.output_dir)
+        self.space = SearchSpace.load(cfg.param_file)
+        self.journal_path = self.out / JOURNAL_NAME
+        self.records: Dict[int, TrialRecord] = {}  # finished (journaled) trials by number
+        self.evaluator: FullTrail = make_evaluator(cfg.evaluator, cfg.popsize)
+        self.backend: Optional[TrialBackend] = None
+        self.journal: Optional[Journal] = None
+        self.console: Optional[Console] = None
+        self.live: Optional[output.LiveOutputs] = None
+        self.noted: List[str] = []
+        self._planned: Dict[int, Dict[str, Any]] = {}  # trial number -> what was asked, until it finishes
+
+    # ---- paths ---------------------------------------------------------------------------------
+    def path(self, stored: str) -> Path:
+        """A path as the journal stores it, on this machine."""
+        return Path(stored)
+
+    def stored(self, path: Path) -> str:
+        """How the journal stores ``path``."""
+        return str(path)
+
+    def has_model(self, rec: TrialRecord) -> bool:
+        return _saved_something(self.path(rec.model_dir))
+
+    # ---- the run -------------------------------------------------------------------------------
+    def header(self) -> Dict[str, Any]:
+        cfg = self.cfg
+        return {
+            "script": cfg.script,
+            "space": [{"name": p.name, "init_value": p.init_value, "type": p.type, "low": p.low, "high": p.high,
+                       "scale": p.scale} for p in self.space.params],
+            "popsize": cfg.popsize, "rounds": cfg.rounds, "evaluator": cfg.evaluator,
+            "tuning_strategy": cfg.tuning_strategy, "seed": cfg.seed, "options": cfg.options,
+            "param_file": str(cfg.param_file),
+        }
+
+    def run(self) -> int:
+        """Run (or resume) the search; returns the exit code (0, or 1 when no trial succeeded)."""
+        from autoft.search import make_strategy
+
+        seed = self._resume() if self.cfg.resume else self._create()
+        self.seed = seed
+        strategy = make_strategy(self.cfg.tuning_strategy, self.space.init_point(), self.cfg.popsize, seed)
+        cfg = self.cfg
+        self.live = output.LiveOutputs(self.out, self.space.names, cfg.popsize, space=self.space,
+                                       title=f"autofinetune {Path(cfg.script).name}: {cfg.tuning_strategy} / "
+                                       f"{cfg.evaluator}")
+        if self.records:  # a resumed search shows its journaled trials right away
+            self.live.trial_finished(self.all_records())
+        if cfg.watcher is not None:
+            for rec in self.all_records():
+                cfg.watcher.trial_finished(rec)
+        print("PaddleHub Autofinetune starts.")
+        print(f"{cfg.tuning_strategy} / {cfg.evaluator}: {cfg.rounds} round(s) x {cfg.popsize} trial(s) on "
+              f"{self.backend.describe()}, seed {seed}, output {self.out}")
+        self.console = Console(cfg.popsize * cfg.rounds, len(self.records))
+        stopped_early = ""
+        try:
+            for k in range(cfg.rounds):
+                if strategy.should_stop():
+                    stopped_early = f"{cfg.tuning_strategy} converged after {k} round(s) (its stop criterion fired)"
+                    break
+                points = strategy.ask()
+                this_round = self._run_round(k, points)
+                strategy.tell(points, [reward_of(r) for r in this_round])
+        except KeyboardInterrupt:
+            self.console.close()
+            hint = shlex.join(cfg.command) if cfg.command else "the same command with --resume"
+            print(f"\nInterrupted: running trials were stopped; {len(self.records)} finished trial(s) are in "
+                  f"{self.journal_path}.\nContinue with: {hint}", file=sys.stderr)
+            output.write_trials_csv(self.out / "trials.csv", self.space.names, self.all_records())
+            self.live.close()
+            raise
+        except BaseException:
+            self.live.close()
+            raise
+        self.console.close()
+        print("PaddleHub Autofinetune ends." + (f" ({stopped_early})" if stopped_early else ""))
+        return self._finish()
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+
+    def all_records(self) -> List[TrialRecord]:
+        return [self.records[t] for t in sorted(self.records)]
+
+    # ---- opening -------------------------------------------------------------------------------
+    def _create(self) -> int:
+        from autoft.search import make_strategy
+
+        cfg = self.cfg
+        if self.journal_path.exists():
             raise AutoftError(
-                f"--output_dir {out} already holds a search ({journal_path}); add --resume to continue it "
+                f"--output_dir {self.out} already holds a search ({self.journal_path}); add --resume to continue it "
                 f"or choose another --output_dir"
             )
         seed = cfg.seed if cfg.seed is not None else int(np.random.SeedSequence().entropy % (2**32))
         # The strategy is built before anything is written, so a refused configuration
         # (e.g. HAZero with one hyper-parameter) leaves no half-made output dir behind.
-        make_strategy(cfg.tuning_strategy, space.init_point(), cfg.popsize, seed)
-        backends.append(make_backend(cfg, out))  # e.g. Ray unreachable: refused before anything is written
-        out.mkdir(parents=True, exist_ok=True)
-        journal = Journal.create(journal_path, {**header, "seed": seed})
-    strategy = make_strategy(cfg.tuning_strategy, space.init_point(), cfg.popsize, seed)
-    pool = backends[0]
-    live = output.LiveOutputs(out, space.names, cfg.popsize, space=space,
-                              title=f"autofinetune {Path(cfg.script).name}: {cfg.tuning_strategy} / {cfg.evaluator}")
-    if done:  # a resumed search shows its journaled trials right away
-        live.trial_finished(list(done.values()))
-    records: List[Dict[str, Any]] = []
-    donors: List[str] = []
-    total = cfg.popsize * cfg.rounds
-    print("PaddleHub Autofinetune starts.")
-    print(f"{cfg.tuning_strategy} / {cfg.evaluator}: {cfg.rounds} round(s) x {cfg.popsize} trial(s) on "
-          f"{pool.describe()}, seed {seed}, output {out}")
-    from tqdm import tqdm
+        make_strategy(cfg.tuning_strategy, self.space.init_point(), cfg.popsize, seed)
+        self.backend = make_backend(cfg, self.out)  # e.g. Ray unreachable: refused before anything is written
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal.create(self.journal_path, {**self.header(), "seed": seed})
+        return seed
 
-    bar = tqdm(total=total, unit="trial", dynamic_ncols=True, disable=None, file=sys.stderr)
-    bar.update(min(total, len(done)))
-    stopped_early = ""
-    planned: Dict[int, Dict[str, Any]] = {}  # trial number -> what was asked, until it finishes
-    noted: List[str] = []
+    def _resume(self) -> int:
+        journal, stored, trials = Journal.resume(self.journal_path, self.header())
+        self.journal = journal
+        for d in trials:
+            rec = TrialRecord.from_json(d)
+            self.records[rec.trial] = rec
+        self.backend = make_backend(self.cfg, self.out)
+        killed = kill_orphans(self.out / RUNNING_NAME)
+        for k, line in sorted(journal.rounds.items()):
+            deleted = line.get("deleted", [])
+            self._mark_deleted(deleted, k)
+            # Journaled as deleted but still here: the previous run died mid-deletion; finish it.
+            _delete_dirs([self.path(d) for d in deleted])
+        print(f"Resuming {self.journal_path}: {len(self.records)} finished trial(s) in the journal"
+              + (f"; killed {len(killed)} trial process(es) left by the previous run" if killed else "") + ".")
+        return stored["seed"]
+
+    def _mark_deleted(self, deleted: Sequence[str], k: int) -> None:
+        """Note in the records (for trials.csv) which model dirs were deleted after round ``k``."""
+        gone = set(deleted)
+        for r in self.records.values():
+            if r.model_dir in gone and r.model_deleted is None:
+                r.model_deleted = k
+
+    # ---- one round -----------------------------------------------------------------------------
+    def _run_round(self, k: int, points: Sequence[np.ndarray]) -> List[TrialRecord]:
+        cfg = self.cfg
+        specs = self._specs(k, points)
+        if specs:
+            self.backend.run(specs, self._finished, on_tick=self._tick if cfg.watcher else None,
+                             tick_seconds=cfg.tick_seconds)
+        this_round = [self.records[k * cfg.popsize + idx] for idx in range(cfg.popsize)]
+        # Replayed rounds (--resume) are appended to the VisualDL log, which open() emptied, so
+        # it holds each round once; only rounds that ran trials redraw search.png.
+        self.live.round_finished(k, this_round, self.all_records(), plot=bool(specs))
+        local = output.best_record(this_round)
+        if local is None:
+            self.console.say(f"Every trial of round {k} failed (see the FAILED lines above).")
+        else:
+            self.console.say(f"The local best eval value in the {k}-th round is {local.score}.  "
+                             f"({_hparams_line(local.hparams)})")
+        replayed = self.journal.rounds.get(k)
+        if replayed is not None:
+            # --resume: the donors this round had (whatever is on disk now); its deletions were
+            # applied when the journal was read.
+            self.evaluator.replay(replayed["donors"])
+        else:
+            note = self.evaluator.next_donors(this_round, self.has_model)
+            if note and k + 1 < cfg.rounds:
+                self.console.say(note)
+            self._end_round(k)
+            self.live.trial_finished(self.all_records())  # trials.csv shows the deletions
+        return this_round
+
+    def _specs(self, k: int, points: Sequence[np.ndarray]) -> List[TrialSpec]:
+        """The round's trials that are not journaled yet; the journaled ones must replay."""
+        cfg = self.cfg
+        round_dir = self.out / f"round{k}"
+        specs = []
+        for idx in range(cfg.popsize):
+            t = k * cfg.popsize + idx
+            rec = self.records.get(t)
+            if rec is not None:
+                if not np.allclose(rec.point, points[idx], rtol=0, atol=1e-9):
+                    raise AutoftError(
+                        f"--resume: {self.journal_path} does not replay: round {k} trial {idx} was at "
+                        f"{rec.point} but the strategy now asks {points[idx].tolist()} "
+                        f"(another version of numpy/cma, or an edited journal?). Start a new --output_dir."
+                    )
+                continue
+            hparams = self.space.decode(points[idx])
+            donor = self.evaluator.donor_for(t)
+            model_dir = (round_dir / f"model-{idx}").resolve()
+            _clean_leftovers(round_dir, idx)
+            argv = self.evaluator.trial_argv([cfg.python, "-u", cfg.script], model_dir, hparams, cfg.options,
+                                             None if donor is None else self.path(donor))
+            specs.append(TrialSpec(
+                number=t, round=k, idx=idx, argv=argv, log_path=round_dir / f"log-{idx}.info", model_dir=model_dir,
+                result_file=round_dir / f"result-{idx}.txt", trial_id=f"{self.out.resolve()}#{t}",
+                intermediate_file=round_dir / f"intermediate-{idx}.txt",
+            ))
+            self._planned[t] = {"point": points[idx].tolist(), "hparams": hparams, "model_path": donor}
+        return specs
+
+    def _tick(self, running: List[RunningTrial]) -> None:
+        self.cfg.watcher.on_tick(running, self.stop_trial)
+
+    def stop_trial(self, number: int, status: str, reason: str) -> bool:
+        """Stop running trial ``number``: it is recorded with ``status`` and ``reason``."""
+        return self.backend.stop_trial(number, status, reason)
+
+    def _finished(self, o: TrialOutcome) -> None:
+        s = o.spec
+        planned = self._planned.pop(s.number)
+        rec = TrialRecord(round=s.round, idx=s.idx, trial=s.number, point=planned["point"],
+                          hparams=planned["hparams"], model_path=planned["model_path"], status=o.status,
+                          score=o.score, reason=o.reason, seconds=round(o.seconds, 3),
+                          log=self.stored(s.log_path), model_dir=self.stored(s.model_dir), slot=o.slot, note=o.note)
+        if o.intermediate:
+            rec.last_step, rec.last_score = o.intermediate[-1]
+        if not o.note:  # for trials.csv's model_kept (a dir on another Ray node cannot be looked at)
+            rec.saved = _saved_something(s.model_dir)
+        self.journal.append(rec.to_json())
+        self.records[s.number] = rec
+        self.live.trial_finished(self.all_records())
+        if self.cfg.watcher is not None:
+            self.cfg.watcher.trial_finished(rec)
+        if o.status == OK:
+            msg = (f"round {s.round} trial {s.idx}: score {o.score:.6g}  {_hparams_line(rec.hparams)}  "
+                   f"({o.seconds:.1f}s)")
+        else:
+            msg = (f"round {s.round} trial {s.idx}: {o.status}, {o.reason}; see {s.log_path}  "
+                   f"({_hparams_line(rec.hparams)})")
+        if o.note and not self.noted:  # e.g. no shared filesystem: say it once, not per trial
+            msg += f"\n  note: {o.note}"
+            self.noted.append(o.note)
+        self.console.say(msg)
+        self.console.trial_done()
+
+    def _end_round(self, k: int) -> None:
+        """Journal round ``k`` (its donors for the next round) and, with --keep_models, delete the model
+        dirs outside the keep set: journaled first, so a kill mid-deletion leaves a consistent resume.
+        The donors are kept even after the last round: a resume with a larger --round warm-starts from them."""
+        keep = self.cfg.keep_models
+        line: Dict[str, Any] = {"round": k, "donors": list(self.evaluator.donors)}
+        if keep is None:
+            self.journal.append_round(line)
+            return
+        doomed = self._to_delete(keep)
+        freed = sum(_disk_bytes(self.path(d)) for d in doomed)
+        self.journal.append_round({**line, "keep_models": keep, "deleted": doomed, "freed_bytes": freed})
+        self._mark_deleted(doomed, k)  # the journal now says so, even if a Ctrl-C stops the deletion
+        errors = _delete_dirs([self.path(d) for d in doomed])
+        kept = sum(1 for r in self.records.values() if r.model_deleted is None and self.path(r.model_dir).exists())
+        self.console.say(f"--keep_models {keep}: deleted {len(doomed)} model dir(s) of finished trials, freed "
+                         f"{human_bytes(freed)}; {kept} kept."
+                         + (f" Could not delete: {'; '.join(errors)}" if errors else ""))
+
+    def _to_delete(self, keep: int) -> List[str]:
+        """The finished trials' model dirs (present on this machine, not deleted yet) outside the keep
+        set: the ``keep`` best successful trials so far (ties to the earlier trial, as
+        output.best_record) and the next round's donors."""
+        ok = sorted((r for r in self.records.values() if r.ok), key=lambda r: (-r.score, r.trial))
+        kept = {r.model_dir for r in ok[:keep]} | set(self.evaluator.donors)
+        return [r.model_dir for r in self.all_records()
+                if r.model_dir not in kept and r.model_deleted is None and self.path(r.model_dir).exists()]
+
+    # ---- the end -------------------------------------------------------------------------------
+    def _finish(self) -> int:
+        cfg, out, names = self.cfg, self.out, self.space.names
+        records = self.all_records()
+        best = output.best_record(records)
+        output.write_trials_csv(out / "trials.csv", names, records)
+        output.write_log_file(out / "log_file.txt", names, records, best)
+        output.write_best_hparams(out / "best_hparams.yaml", best)
+        note = self.live.close()  # every round is already in visualization/
+        title = (f"autofinetune {Path(cfg.script).name}: {cfg.tuning_strategy} / {cfg.evaluator}, "
+                 f"{len(records)} trials" + (f", best {best.score:.4g}" if best else ", none succeeded"))
+        output.plot_search(out / "search.png", names, records, space=self.space, title=title)
+        print(output.summary_table(names, records))
+        if note:
+            print(note)
+        if best is None:
+            print(f"No trial succeeded: every trial FAILED (reasons above; logs in {out}/round*/log-*.info).")
+            return 1
+        print("The final best hyperparameters:")
+        for n in names:
+            print(f"{n}={best.hparams[n]}")
+        print(f"The final best eval score is {best.score}.")
+        print(output.copy_best_model(best, out))
+        print(f"Search details: {out / 'trials.csv'}, {out / 'search.png'}, {out / 'log_file.txt'}.")
+        return 0
+
+
+def _clean_leftovers(round_dir: Path, idx: int) -> None:
+    """Remove what an unfinished trial (tuner killed mid-trial) left, before it runs again."""
+    shutil.rmtree(round_dir / f"model-{idx}", ignore_errors=True)
+    for name in (f"log-{idx}.info", f"result-{idx}.txt", f"intermediate-{idx}.txt"):
+        (round_dir / name).unlink(missing_ok=True)
+
+
+def run_search(cfg: SearchConfig) -> int:
+    """Run (or resume) a search; returns the exit code (0, or 1 when no trial succeeded)."""
+    run = SearchRun(cfg)
     try:
-        for k in range(cfg.rounds):
-            if strategy.should_stop():
-                stopped_early = f"{cfg.tuning_strategy} converged after {k} round(s) (its stop criterion fired)"
-                break
-            points = strategy.ask()
-            round_dir = out / f"round{k}"
-            specs: List[TrialSpec] = []
-            for idx in range(cfg.popsize):
-                t = k * cfg.popsize + idx
-                hparams = space.decode(points[idx])
-                rec = done.get((k, idx))
-                if rec is not None:
-                    if not np.allclose(rec["point"], points[idx], rtol=0, atol=1e-9):
-                        raise AutoftError(
-                            f"--resume: {journal_path} does not replay: round {k} trial {idx} was at "
-                            f"{rec['point']} but the strategy now asks {points[idx].tolist()} "
-                            f"(another version of numpy/cma, or an edited journal?). Start a new --output_dir."
-                        )
-                    continue
-                donor = donors[t % len(donors)] if (cfg.evaluator == "populationbased" and donors) else None
-                model_dir = (round_dir / f"model-{idx}").resolve()
-                _clean_leftovers(round_dir, idx)
-                specs.append(TrialSpec(
-                    number=t, round=k, idx=idx,
-                    argv=_trial_argv(cfg, model_dir, hparams, donor),
-                    log_path=round_dir / f"log-{idx}.info", model_dir=model_dir,
-                    result_file=round_dir / f"result-{idx}.txt", trial_id=f"{out.resolve()}#{t}",
-                ))
-                planned[t] = {"point": points[idx].tolist(), "hparams": hparams, "model_path": donor}
-
-            def finished(o: TrialOutcome) -> None:
-                s = o.spec
-                rec = {"round": s.round, "idx": s.idx, "trial": s.number, **planned[s.number],
-                       "score": o.score, "status": o.status, "reason": o.reason, "seconds": round(o.seconds, 3),
-                       "log": str(s.log_path), "model_dir": str(s.model_dir), "slot": o.slot}
-                if o.note:
-                    rec["note"] = o.note
-                else:  # for trials.csv's model_kept (a dir on another Ray node cannot be looked at)
-                    rec["saved"] = _saved_something(s.model_dir)
-                journal.append(rec)
-                done[(s.round, s.idx)] = rec
-                live.trial_finished(list(done.values()))
-                if o.status == OK:
-                    msg = (f"round {s.round} trial {s.idx}: score {o.score:.6g}  {_hparams_line(rec['hparams'])}  "
-                           f"({o.seconds:.1f}s)")
-                else:
-                    msg = (f"round {s.round} trial {s.idx}: FAILED, {o.reason}; see {s.log_path}  "
-                           f"({_hparams_line(rec['hparams'])})")
-                if o.note and not noted:  # e.g. no shared filesystem: say it once, not per trial
-                    msg += f"\n  note: {o.note}"
-                    noted.append(o.note)
-                bar.write(msg, file=sys.stdout)
-                bar.update(1)
-
-            if specs:
-                pool.run(specs, finished)
-            this_round = [done[(k, idx)] for idx in range(cfg.popsize)]
-            records += this_round
-            rewards = [1.0 - r["score"] if r["status"] == OK else 1.0 for r in this_round]
-            strategy.tell(points, rewards)
-            # Replayed rounds (--resume) are appended to the VisualDL log, which open() emptied, so
-            # it holds each round once; only rounds that ran trials redraw search.png.
-            live.round_finished(k, this_round, records, plot=bool(specs))
-            local = output.best_record(this_round)
-            if local is None:
-                bar.write(f"Every trial of round {k} failed (see the FAILED lines above).", file=sys.stdout)
-            else:
-                bar.write(f"The local best eval value in the {k}-th round is {local['score']}.  "
-                          f"({_hparams_line(local['hparams'])})", file=sys.stdout)
-            replayed = journal.rounds.get(k)
-            if replayed is not None:
-                # --resume: the donors this round had (whatever is on disk now); its deletions were
-                # applied when the journal was read.
-                if cfg.evaluator == "populationbased":
-                    donors = list(replayed["donors"])
-            else:
-                if cfg.evaluator == "populationbased":
-                    new = _donors(this_round, cfg.popsize)
-                    if new:
-                        donors = new
-                    elif k + 1 < cfg.rounds:
-                        bar.write(f"Round {k} left no successful saved model: the next round "
-                                  + ("keeps the previous donors." if donors else "trains from scratch."),
-                                  file=sys.stdout)
-                _end_round(cfg, journal, k, records, donors, bar)
-                live.trial_finished(list(done.values()))  # trials.csv shows the deletions
-    except KeyboardInterrupt:
-        bar.close()
-        hint = shlex.join(cfg.command) if cfg.command else "the same command with --resume"
-        print(f"\nInterrupted: running trials were stopped; {len(done)} finished trial(s) are in {journal_path}.\n"
-              f"Continue with: {hint}", file=sys.stderr)
-        _write_tables(out, space.names, list(done.values()))
-        live.close()
-        raise
-    except BaseException:
-        live.close()
-        raise
-    bar.close()
-    print("PaddleHub Autofinetune ends." + (f" ({stopped_early})" if stopped_early else ""))
-    return _finish(cfg, out, space, records, live)
-
-
-def _end_round(cfg: SearchConfig, journal: Journal, k: int, records: List[Dict[str, Any]], donors: List[str],
-               bar) -> None:
-    """Journal round ``k`` (its donors for the next round) and, with --keep_models, delete the model
-    dirs outside the keep set: journaled first, so a kill mid-deletion leaves a consistent resume.
-    The donors are kept even after the last round: a resume with a larger --round warm-starts from them."""
-    rec: Dict[str, Any] = {"round": k, "donors": list(donors)}
-    if cfg.keep_models is None:
-        journal.append_round(rec)
-        return
-    doomed = _to_delete(records, cfg.keep_models, donors)
-    freed = sum(_disk_bytes(Path(d)) for d in doomed)
-    journal.append_round({**rec, "keep_models": cfg.keep_models, "deleted": doomed, "freed_bytes": freed})
-    _mark_deleted(records, doomed, k)  # the journal now says so, even if a Ctrl-C stops the deletion
-    errors = _delete_dirs(doomed)
-    kept = sum(1 for r in records if r.get("model_deleted") is None and Path(r["model_dir"]).exists())
-    bar.write(f"--keep_models {cfg.keep_models}: deleted {len(doomed)} model dir(s) of finished trials, freed "
-              f"{_human_bytes(freed)}; {kept} kept." + (f" Could not delete: {'; '.join(errors)}" if errors else ""),
-              file=sys.stdout)
-
-
-def _write_tables(out: Path, names: Sequence[str], records: List[Dict[str, Any]]) -> None:
-    output.write_trials_csv(out / "trials.csv", names, records)
-
-
-def _finish(cfg: SearchConfig, out: Path, space, records: List[Dict[str, Any]], live: output.LiveOutputs) -> int:
-    names = space.names
-    best = output.best_record(records)
-    _write_tables(out, names, records)
-    output.write_log_file(out / "log_file.txt", names, records, best)
-    output.write_best_hparams(out / "best_hparams.yaml", best)
-    note = live.close()  # every round is already in visualization/
-    title = (f"autofinetune {Path(cfg.script).name}: {cfg.tuning_strategy} / {cfg.evaluator}, "
-             f"{len(records)} trials" + (f", best {best['score']:.4g}" if best else ", none succeeded"))
-    output.plot_search(out / "search.png", names, records, space=space, title=title)
-    print(output.summary_table(names, records))
-    if note:
-        print(note)
-    if best is None:
-        print(f"No trial succeeded: every trial FAILED (reasons above; logs in {out}/round*/log-*.info).")
-        return 1
-    print("The final best hyperparameters:")
-    for n in names:
-        print(f"{n}={best['hparams'][n]}")
-    print(f"The final best eval score is {best['score']}.")
-    print(output.copy_best_model(best, out))
-    print(f"Search details: {out / 'trials.csv'}, {out / 'search.png'}, {out / 'log_file.txt'}.")
-    return 0
-
+        return run.run()
+    finally:
+        run.close()
