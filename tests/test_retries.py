@@ -3,7 +3,7 @@
 import pytest
 
 from autoft.tuner import retries
-from autoft.tuner.retries import attempt_path, decide, deterministic_cause, read_log_tail
+from autoft.tuner.retries import attempt_path, decide, deterministic_cause
 
 TRANSIENT = """# autofinetune trial 3 on cpu0
 Traceback (most recent call last):
@@ -64,9 +64,16 @@ def test_attempt_paths_keep_every_attempts_files(tmp_path):
     assert attempt_path(tmp_path / "result-3.txt", 3).name == "result-3.attempt3.txt"
 
 
-def test_read_log_tail_reads_the_end_and_tolerates_a_missing_log(tmp_path):
-    log = tmp_path / "log-0.info"
-    log.write_bytes(b"x" * 100 + "\nResourceExhaustedError: out of memory \xe6\n".encode())
-    assert read_log_tail(log, limit=40).endswith("out of memory \xe6\n")
-    assert len(read_log_tail(log, limit=40).encode()) <= 40
-    assert read_log_tail(tmp_path / "missing.info") == ""
+@pytest.mark.parametrize("status, reason, kind, code", [
+    ("FAILED", "crashed: exit code 3", retries.CRASHED, 3),
+    ("FAILED", "crashed: killed by signal 9 (SIGKILL)", retries.CRASHED, None),
+    ("FAILED", "crashed: exit code 1 (after reporting 0.5)", retries.CRASHED, 1),
+    ("FAILED", "Ray task failed (NodeDiedError: node gone)", retries.LOST, None),
+    ("FAILED", "timed out after 5s (--trial_timeout); process group killed", retries.TIMED_OUT, None),
+    ("FAILED", "exited 0 but never called report_final_result", retries.NO_REPORT, None),
+    ("FAILED", "reported a non-finite score (nan)", retries.BAD_SCORE, None),
+    ("PRUNED", "pruned (median) at step 3: ...", retries.PRUNED, None),
+    ("FAILED", "could not start: [Errno 13] Permission denied", retries.LAUNCH, None),
+])
+def test_failure_kind_reads_the_backends_reasons(status, reason, kind, code):
+    assert retries.failure_kind(status, reason) == (kind, code)

@@ -27,7 +27,7 @@ FORMAT = 1
 # Header keys that decide which points are asked and how they are scored: a resumed search
 # must match them. --round may grow (the strategies do not depend on the total), and the
 # resources (--gpu, --cpu_slots, --trials_per_gpu, --trial_timeout, --python, --keep_models) may change.
-MATCH_KEYS = ("script", "space", "popsize", "evaluator", "tuning_strategy", "seed", "options")
+MATCH_KEYS = ("script", "space", "popsize", "evaluator", "tuning_strategy", "seed", "options", "pruner")
 
 
 def read(path: Path) -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]], int]:
@@ -126,6 +126,11 @@ class Journal:
         """Append one round record (``round``, ``donors``, optional ``deleted``...) and fsync."""
         self._append({"type": "round", **record})
         self.rounds[int(record["round"])] = {"type": "round", **record}
+
+    def append_attempt(self, record: Dict[str, Any]) -> None:
+        """Append one retried attempt (``trial``, ``attempt``, ``reason``, ``log``; --retries) and fsync.
+        Readers that do not know the type skip it; autoft.tuner.retries.journaled_attempts reads it."""
+        self._append({"type": "attempt", **record})
 
     def _append(self, record: Dict[str, Any]) -> None:
         line = json.dumps(record, sort_keys=True) + "\n"

@@ -11,9 +11,9 @@ Which trials a trial is compared with: with ``fulltrail`` every trial of the sea
 for the whole search); with ``populationbased`` only the trials of its own round, since a round
 k >= 1 warm-starts every trial from a donor and its step 100 is not a from-scratch trial's step 100.
 
-A resumed search re-feeds the journaled trials' curves (``replay``, in journal order), so the
-trials that still run are judged against the same history, and the journaled PRUNED trials stay
-PRUNED (they are not run again).
+A resumed search re-feeds the journaled trials' curves (``trial_finished`` for each, in trial
+order, before any trial runs), so the trials that still run are judged against the same history;
+the journaled PRUNED trials stay PRUNED (they are not run again).
 """
 
 from __future__ import annotations
@@ -28,62 +28,55 @@ StopTrial = Callable[[int, str, str], bool]
 
 
 class PruningMonitor:
-    """Feeds intermediate results to a pruner and stops the trials it names (see the module doc)."""
+    """The search's TrialWatcher for ``--pruner``: feeds intermediate results to the pruner and stops
+    the trials it names (see the module doc). A trial's reports are keyed by (trial number, attempt),
+    so a retried attempt starts a new curve while the crashed attempt's reports stay as reference."""
 
     def __init__(self, config: PrunerConfig, per_round: bool):
         self.config = config
         self.per_round = per_round
-        self.pruner: Pruner = make_pruner(config)
-        self.round: Optional[int] = None
-        self._seen: Dict[int, int] = {}  # trial number -> points already fed
-        self._attempt: Dict[int, int] = {}  # trial number -> attempt (a retry starts a new curve)
+        self._pruners: Dict[Optional[int], Pruner] = {}
+        self._seen: Dict[Tuple[int, int], int] = {}  # (trial, attempt) -> points already fed
         self.decisions: Dict[int, Tuple[int, float, str]] = {}  # trial -> (step, best score, reason)
 
-    @property
-    def active(self) -> bool:
-        """False for ``--pruner none``: the tuner need not poll at all."""
-        return self.config.kind != "none"
-
-    def begin_round(self, k: int) -> None:
-        """A new round starts; with populationbased its trials are compared only with each other."""
-        if self.per_round and self.round is not None and k != self.round:
-            self.pruner = make_pruner(self.config)
-        self.round = k
-
-    def replay(self, number: int, curve: Curve) -> None:
-        """Feed a journaled trial's curve (resume), without stopping anything."""
-        self._feed(number, curve)
-
-    def restart(self, number: int) -> None:
-        """Trial ``number`` runs again (a retry): its new attempt's reports are a new curve."""
-        self._attempt[number] = self._attempt.get(number, 1) + 1
-        self._seen[number] = 0
+    def pruner(self, round_: int) -> Pruner:
+        """The pruner that judges the trials of round ``round_`` (one per round with populationbased)."""
+        key = round_ if self.per_round else None
+        if key not in self._pruners:
+            self._pruners[key] = make_pruner(self.config)
+        return self._pruners[key]
 
     def on_tick(self, running: Iterable, stop_trial: StopTrial) -> None:
         """Feed the running trials' new points; stop (PRUNED) each trial the pruner names."""
         for trial in sorted(running, key=lambda t: t.number):
             if trial.number in self.decisions:
                 continue  # stopped already; its process group is being ended
-            decision = self._feed(trial.number, trial.intermediate)
+            attempt = getattr(trial.spec, "attempt", 1)
+            decision = self._feed(trial.number, attempt, trial.round, trial.intermediate)
             if decision is not None:
                 self.decisions[trial.number] = decision
                 stop_trial(trial.number, PRUNED, decision[2])
 
-    def on_finish(self, number: int, curve: Curve) -> Optional[Tuple[int, float, str]]:
-        """A trial ended: feed its unseen points; returns the pruning decision if it was pruned."""
-        if number not in self.decisions:
-            self._feed(number, curve)  # a late "prune" for a trial that finished by itself is moot
-        return self.decisions.get(number)
+    def trial_finished(self, rec) -> None:
+        """A trial ended (or is replayed from the journal, before any trial runs): feed the points not
+        seen yet. A PRUNED trial's record keeps its curve up to the step it was pruned at and, as its
+        last (step, score), that step and its best score then (what the strategy is told)."""
+        decision = self.decisions.get(rec.trial)
+        curve = [(int(s), float(v)) for s, v in rec.intermediate]
+        if decision is None:
+            self._feed(rec.trial, rec.attempts, rec.round, curve)  # a late "prune" of a finished trial is moot
+        elif rec.status == PRUNED:
+            rec.intermediate = journal_curve(curve, decision)
+            rec.last_step, rec.last_score = decision[0], decision[1]
 
-    def _feed(self, number: int, curve: Curve) -> Optional[Tuple[int, float, str]]:
-        key = (number, self._attempt.get(number, 1))
-        start = self._seen.get(number, 0)
-        self._seen[number] = len(curve)
+    def _feed(self, number: int, attempt: int, round_: int, curve: Curve) -> Optional[Tuple[int, float, str]]:
+        pruner = self.pruner(round_)
+        start = self._seen.get((number, attempt), 0)
+        self._seen[(number, attempt)] = len(curve)
         for step, score in list(curve)[start:]:
-            reason = self.pruner.report(key, step, score)
+            reason = pruner.report((number, attempt), step, score)
             if reason:
-                best = max(s for t, s in curve if t <= step)
-                return step, best, reason
+                return step, max(s for t, s in curve if t <= step), reason
         return None
 
 
@@ -105,8 +98,3 @@ def strategy_score(status: str, score: Optional[float], last_score: Optional[flo
     if status == PRUNED:
         return last_score
     return score if status == OK else None
-
-
-def curve_of(record: dict) -> List[Tuple[int, float]]:
-    """A journaled trial's intermediate results as (step, score) pairs ([] when it reported none)."""
-    return [(int(s), float(v)) for s, v in record.get("intermediate") or []]

@@ -19,10 +19,13 @@ every attempt's log is kept.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional, Tuple
+
+from autoft.tuner.records import PRUNED as PRUNED_STATUS
 
 # Kinds of failure, as the tuner classifies a finished attempt.
 CRASHED = "crashed"  # non-zero exit code or killed by a signal the tuner did not send
@@ -34,8 +37,6 @@ BAD_SCORE = "bad_score"
 LAUNCH = "launch"
 RETRYABLE_KINDS = (CRASHED, LOST)
 
-LOG_TAIL_BYTES = 64 * 1024  # the end of a log is where a crash explains itself
-
 _OUT_OF_MEMORY = re.compile(
     r"out of memory|ResourceExhaustedError|\bMemoryError\b|CUBLAS_STATUS_ALLOC_FAILED|"
     r"cudaErrorMemoryAllocation|Cannot allocate memory|std::bad_alloc", re.IGNORECASE)
@@ -43,6 +44,25 @@ _USAGE_ERROR = re.compile(r"^(?:\S+: )?error: ", re.MULTILINE)
 _CODE_ERROR = re.compile(
     r"^(SyntaxError|IndentationError|ImportError|ModuleNotFoundError|NameError|TypeError|AttributeError)\b")
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)\b")
+
+
+def failure_kind(status: str, reason: str) -> Tuple[str, Optional[int]]:
+    """(kind, exit code or None) of a finished attempt that is not OK, from its status and the
+    backend's reason (autoft.tuner.records.classify, the Ray backend)."""
+    if status == PRUNED_STATUS:
+        return PRUNED, None
+    if reason.startswith("timed out"):
+        return TIMED_OUT, None
+    if reason.startswith("crashed:"):
+        code = re.search(r"exit code (-?\d+)", reason)
+        return CRASHED, int(code.group(1)) if code else None
+    if reason.startswith("Ray task failed"):
+        return LOST, None
+    if reason.startswith("exited 0"):
+        return NO_REPORT, None
+    if reason.startswith("reported"):
+        return BAD_SCORE, None
+    return LAUNCH, None
 
 
 @dataclass(frozen=True)
@@ -94,13 +114,27 @@ def attempt_path(path: Path, attempt: int) -> Path:
     return path.with_name(f"{path.stem}.attempt{attempt}{path.suffix}")
 
 
-def read_log_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
-    """The last ``limit`` bytes of a log as text ('' when it is missing)."""
+def first_attempt_path(path: Path, attempt: int) -> Path:
+    """The inverse of :func:`attempt_path`: attempt 1's file, given attempt ``attempt``'s."""
+    path = Path(path)
+    if attempt <= 1:
+        return path
+    return path.with_name(path.name.replace(f".attempt{attempt}", "", 1))
+
+
+def journaled_attempts(journal_path: Path) -> Dict[int, int]:
+    """Trial number -> the number of its failed attempts journaled as retried (``"type": "attempt"``
+    lines), read up to the first line that does not parse (a torn end)."""
+    counts: Dict[int, int] = {}
     try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - limit))
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
+        lines = Path(journal_path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return counts
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            break
+        if isinstance(rec, dict) and rec.get("type") == "attempt":
+            counts[int(rec["trial"])] = max(counts.get(int(rec["trial"]), 0), int(rec["attempt"]))
+    return counts

@@ -27,6 +27,7 @@ called for every finished trial, replayed ones first on --resume, in trial order
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import shutil
@@ -38,11 +39,13 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence
 import numpy as np
 
 from autoft.errors import AutoftError
-from autoft.tuner import output
+from autoft.tuner import output, retries
 from autoft.tuner.devices import Slot
 from autoft.tuner.evaluators import EVALUATORS, FullTrail, make_evaluator  # noqa: F401 - EVALUATORS re-exported
 from autoft.tuner.journal import JOURNAL_NAME, Journal
-from autoft.tuner.records import OK, RunningTrial, TrialOutcome, TrialRecord, TrialSpec
+from autoft.tuner.pruners import PrunerConfig
+from autoft.tuner.pruning import strategy_score
+from autoft.tuner.records import FAILED, OK, RunningTrial, TrialOutcome, TrialRecord, TrialSpec, log_tail
 from autoft.tuner.runner import TrialBackend, TrialPool, kill_orphans
 
 RUNNING_NAME = ".running.json"
@@ -80,6 +83,8 @@ class SearchConfig:
     trials_per_gpu: int = 1
     keep_models: Optional[int] = None  # None: keep every trial's model dir (PaddleHub's behaviour)
     watcher: Optional[TrialWatcher] = None  # e.g. a pruner
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)  # --pruner (none: the header does not name it)
+    retries: int = 0  # --retries: a crashed trial runs again up to this many times
     tick_seconds: float = 1.0  # how often the watcher's on_tick runs while trials run
 
 
@@ -140,9 +145,11 @@ def _hparams_line(hparams: Dict[str, Any]) -> str:
 
 
 def reward_of(record: TrialRecord) -> float:
-    """What the strategy is told (it minimises): 1 - score for an OK trial, else 1 (PaddleHub's
+    """What the strategy is told (it minimises): 1 - score for an OK trial, 1 - its best intermediate
+    score when stopped for a PRUNED one (autoft.tuner.pruning.strategy_score), else 1 (PaddleHub's
     score 0 for a crashed trial)."""
-    return 1.0 - record.score if record.ok else 1.0
+    score = strategy_score(record.status, record.score, record.last_score)
+    return 1.0 - score if score is not None else 1.0
 
 
 class Console:
@@ -183,6 +190,8 @@ class SearchRun:
         self.live: Optional[output.LiveOutputs] = None
         self.noted: List[str] = []
         self._planned: Dict[int, Dict[str, Any]] = {}  # trial number -> what was asked, until it finishes
+        self._attempts: Dict[int, int] = {}  # trial number -> failed attempts journaled (--retries)
+        self._retry: List[TrialSpec] = []  # the next attempts of this batch's retried trials
 
     # ---- paths ---------------------------------------------------------------------------------
     def path(self, stored: str) -> Path:
@@ -206,6 +215,7 @@ class SearchRun:
             "popsize": cfg.popsize, "rounds": cfg.rounds, "evaluator": cfg.evaluator,
             "tuning_strategy": cfg.tuning_strategy, "seed": cfg.seed, "options": cfg.options,
             "param_file": str(cfg.param_file),
+            **({"pruner": cfg.pruner.to_json()} if cfg.pruner.kind != "none" else {}),
         }
 
     def run(self) -> int:
@@ -284,6 +294,7 @@ class SearchRun:
         for d in trials:
             rec = TrialRecord.from_json(d)
             self.records[rec.trial] = rec
+        self._attempts = retries.journaled_attempts(self.journal_path)
         self.backend = make_backend(self.cfg, self.out)
         killed = kill_orphans(self.out / RUNNING_NAME)
         for k, line in sorted(journal.rounds.items()):
@@ -305,10 +316,12 @@ class SearchRun:
     # ---- one round -----------------------------------------------------------------------------
     def _run_round(self, k: int, points: Sequence[np.ndarray]) -> List[TrialRecord]:
         cfg = self.cfg
-        specs = self._specs(k, points)
-        if specs:
-            self.backend.run(specs, self._finished, on_tick=self._tick if cfg.watcher else None,
+        specs = batch = self._specs(k, points)
+        while batch:  # then the retries of the batch's crashed trials (--retries), until none is left
+            self._retry = []
+            self.backend.run(batch, self._finished, on_tick=self._tick if cfg.watcher else None,
                              tick_seconds=cfg.tick_seconds)
+            batch = self._retry
         this_round = [self.records[k * cfg.popsize + idx] for idx in range(cfg.popsize)]
         # Replayed rounds (--resume) are appended to the VisualDL log, which open() emptied, so
         # it holds each round once; only rounds that ran trials redraw search.png.
@@ -351,14 +364,15 @@ class SearchRun:
             hparams = self.space.decode(points[idx])
             donor = self.evaluator.donor_for(t)
             model_dir = (round_dir / f"model-{idx}").resolve()
-            _clean_leftovers(round_dir, idx)
+            attempt = self._attempts.get(t, 0) + 1  # > 1: --resume after a journaled retry decision
+            _clean_leftovers(round_dir, idx, attempt)
             argv = self.evaluator.trial_argv([cfg.python, "-u", cfg.script], model_dir, hparams, cfg.options,
                                              None if donor is None else self.path(donor))
-            specs.append(TrialSpec(
+            specs.append(_at_attempt(TrialSpec(
                 number=t, round=k, idx=idx, argv=argv, log_path=round_dir / f"log-{idx}.info", model_dir=model_dir,
                 result_file=round_dir / f"result-{idx}.txt", trial_id=f"{self.out.resolve()}#{t}",
                 intermediate_file=round_dir / f"intermediate-{idx}.txt",
-            ))
+            ), attempt))
             self._planned[t] = {"point": points[idx].tolist(), "hparams": hparams, "model_path": donor}
         return specs
 
@@ -369,22 +383,44 @@ class SearchRun:
         """Stop running trial ``number``: it is recorded with ``status`` and ``reason``."""
         return self.backend.stop_trial(number, status, reason)
 
+    def _retried(self, o: TrialOutcome) -> bool:
+        """--retries: journal a crashed attempt and queue the next one (True), or say why not."""
+        s = o.spec
+        if o.status != FAILED or not self.cfg.retries:
+            return False
+        kind, code = retries.failure_kind(o.status, o.reason)
+        decision = retries.decide(kind, s.attempt, self.cfg.retries, log_tail(s.log_path), code)
+        if not decision.retry:
+            if kind in retries.RETRYABLE_KINDS:
+                o.reason += f" ({decision.why})"
+            return False
+        self.journal.append_attempt({"trial": s.number, "round": s.round, "idx": s.idx, "attempt": s.attempt,
+                                     "reason": o.reason, "log": self.stored(s.log_path)})
+        shutil.rmtree(s.model_dir, ignore_errors=True)  # the next attempt starts clean
+        self._retry.append(_at_attempt(s, s.attempt + 1))
+        self.console.say(f"round {s.round} trial {s.idx}: attempt {s.attempt} FAILED, {o.reason}; see {s.log_path}; "
+                         f"{decision.why}: running it again")
+        return True
+
     def _finished(self, o: TrialOutcome) -> None:
         s = o.spec
+        if self._retried(o):
+            return
         planned = self._planned.pop(s.number)
         rec = TrialRecord(round=s.round, idx=s.idx, trial=s.number, point=planned["point"],
                           hparams=planned["hparams"], model_path=planned["model_path"], status=o.status,
                           score=o.score, reason=o.reason, seconds=round(o.seconds, 3),
-                          log=self.stored(s.log_path), model_dir=self.stored(s.model_dir), slot=o.slot, note=o.note)
+                          log=self.stored(s.log_path), model_dir=self.stored(s.model_dir), slot=o.slot, note=o.note,
+                          intermediate=[[step, score] for step, score in o.intermediate], attempts=s.attempt)
         if o.intermediate:
             rec.last_step, rec.last_score = o.intermediate[-1]
         if not o.note:  # for trials.csv's model_kept (a dir on another Ray node cannot be looked at)
             rec.saved = _saved_something(s.model_dir)
+        if self.cfg.watcher is not None:  # before journaling: a pruner completes a PRUNED trial's record
+            self.cfg.watcher.trial_finished(rec)
         self.journal.append(rec.to_json())
         self.records[s.number] = rec
         self.live.trial_finished(self.all_records())
-        if self.cfg.watcher is not None:
-            self.cfg.watcher.trial_finished(rec)
         if o.status == OK:
             msg = (f"round {s.round} trial {s.idx}: score {o.score:.6g}  {_hparams_line(rec.hparams)}  "
                    f"({o.seconds:.1f}s)")
@@ -452,11 +488,22 @@ class SearchRun:
         return 0
 
 
-def _clean_leftovers(round_dir: Path, idx: int) -> None:
-    """Remove what an unfinished trial (tuner killed mid-trial) left, before it runs again."""
+def _clean_leftovers(round_dir: Path, idx: int, attempt: int = 1) -> None:
+    """Remove what an unfinished trial (tuner killed mid-trial) left, before it runs again; the files
+    of its journaled earlier attempts (--retries) are kept."""
     shutil.rmtree(round_dir / f"model-{idx}", ignore_errors=True)
     for name in (f"log-{idx}.info", f"result-{idx}.txt", f"intermediate-{idx}.txt"):
-        (round_dir / name).unlink(missing_ok=True)
+        retries.attempt_path(round_dir / name, attempt).unlink(missing_ok=True)
+
+
+def _at_attempt(spec: TrialSpec, attempt: int) -> TrialSpec:
+    """``spec`` as attempt ``attempt`` of its trial: same command, that attempt's log, result and
+    intermediate files (retries.attempt_path)."""
+    def moved(path: Optional[Path]) -> Optional[Path]:
+        return None if path is None else retries.attempt_path(retries.first_attempt_path(path, spec.attempt), attempt)
+
+    return dataclasses.replace(spec, attempt=attempt, log_path=moved(spec.log_path),
+                               result_file=moved(spec.result_file), intermediate_file=moved(spec.intermediate_file))
 
 
 def run_search(cfg: SearchConfig) -> int:

@@ -7,11 +7,12 @@ Each point is reported with ``report_intermediate_result``; the final score (the
 point, as train.py reports its best evaluation) with ``report_final_result``. A tag without a
 curve reports nothing intermediate (a third-party script) and a final score of 0.5.
 
-Test controls (trailing options): --hold_at TAGS (after its last point the trial waits, up to 120 s,
-so only the tuner can end it: a trial the test expects to be pruned), --hold_after STEP (hold after
-reporting that step instead of after the last point), --pace S (sleep S seconds between points),
+Test controls (trailing options): --hold_at "r0i2@10,r0i3" (after reporting that step, or its last
+point, the trial waits up to 120 s, so only the tuner can end it: a trial the test expects to be
+pruned there), --pace S (sleep S seconds between points),
 --attempts_dir DIR (count this tag's attempts there), --crash_attempts "r0i1:2,..." (the first N
-attempts of a tag crash, later ones succeed), --oom_at / --usage_at TAGS (fail like an out-of-memory
+attempts of a tag crash, later ones succeed), --hang_attempt "r0i0:2" (that attempt sleeps 120 s
+first), --oom_at / --usage_at TAGS (fail like an out-of-memory
 crash / a usage error, every attempt), --record_dir DIR (a start record per attempt).
 """
 
@@ -45,10 +46,10 @@ def main() -> None:
     p.add_argument("--model_path", default=None)
     p.add_argument("--curves_file", default=None)
     p.add_argument("--hold_at", default="")
-    p.add_argument("--hold_after", type=int, default=None)
     p.add_argument("--pace", type=float, default=0.0)
     p.add_argument("--attempts_dir", default=None)
     p.add_argument("--crash_attempts", default="")
+    p.add_argument("--hang_attempt", default="")
     p.add_argument("--oom_at", default="")
     p.add_argument("--usage_at", default="")
     p.add_argument("--record_dir", default=None)
@@ -65,6 +66,9 @@ def main() -> None:
     if attempt <= int(crashes.get(tag, 0)):
         print(f"toy: attempt {attempt} of {tag} crashes", flush=True)
         sys.exit(3)
+    hangs = dict(item.split(":") for item in args.hang_attempt.split(",") if item)
+    if attempt == int(hangs.get(tag, 0)):
+        time.sleep(120)  # e.g. the tuner is killed meanwhile
     if tag in tags(args.oom_at):
         print("ResourceExhaustedError: Out of memory error on GPU 0 (toy)", flush=True)
         sys.exit(1)
@@ -77,11 +81,10 @@ def main() -> None:
         with open(args.curves_file, encoding="utf-8") as f:
             curves = json.load(f)
     curve = curves.get(tag, [])
-    hold = tag in tags(args.hold_at)
+    holds = dict((item.split("@") + [""])[:2] for item in tags(args.hold_at))
     for i, (step, score) in enumerate(curve):
         report_intermediate_result(score, step)
-        last = i == len(curve) - 1 if args.hold_after is None else step == args.hold_after
-        if hold and last:
+        if tag in holds and (holds[tag] == str(step) or (not holds[tag] and i == len(curve) - 1)):
             time.sleep(120)  # only the tuner ends it; a tuner that does not makes the test fail
         time.sleep(args.pace)
     os.makedirs(args.saved_params_dir, exist_ok=True)
