@@ -97,13 +97,19 @@ def replay_pruner(config, trials):
     return stopped
 
 
-@pytest.mark.parametrize("flags, curves, pruned, config", [
-    (["--pruner", "median", "--prune_min_trials", "2"], MEDIAN_CURVES, MEDIAN_PRUNED,
-     PrunerConfig("median", min_trials=2)),
-    (["--pruner", "asha", "--prune_grace", "10", "--prune_eta", "2", "--prune_min_trials", "2"], ASHA_CURVES,
-     ASHA_PRUNED, PrunerConfig("asha", grace=10, eta=2, min_trials=2)),
-], ids=["median", "asha"])
-def test_the_pruner_stops_exactly_the_trials_its_rule_names(tmp_path, flags, curves, pruned, config):
+MEDIAN = (["--pruner", "median", "--prune_min_trials", "2"], MEDIAN_CURVES, MEDIAN_PRUNED,
+          PrunerConfig("median", min_trials=2))
+ASHA = (["--pruner", "asha", "--prune_grace", "10", "--prune_eta", "2", "--prune_min_trials", "2"], ASHA_CURVES,
+        ASHA_PRUNED, PrunerConfig("asha", grace=10, eta=2, min_trials=2))
+
+
+@pytest.mark.parametrize("flags, curves, pruned, config, where", [
+    (*MEDIAN, []), (*ASHA, []), (*MEDIAN, ["--backend", "ray"]), (*ASHA, ["--evaluator", "populationbased"]),
+], ids=["median", "asha", "median-ray", "asha-populationbased"])
+def test_the_pruner_stops_exactly_the_trials_its_rule_names(tmp_path, flags, curves, pruned, config, where):
+    if "ray" in where:
+        pytest.importorskip("ray", reason="--backend ray needs the optional ray package (pip install 'autoft[ray]')")
+    flags = [*flags, *where]
     setup(tmp_path, curves)
     proc = run_cli(search_args(*flags, extra=["hold_at", hold_at(pruned)]), tmp_path, timeout=400)
     assert proc.returncode == 0, proc.stdout + proc.stderr
