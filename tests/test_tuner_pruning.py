@@ -8,6 +8,7 @@ tests wait for journal lines and start records, with generous deadlines."""
 
 import csv
 import json
+import os
 import signal
 
 import pytest
@@ -69,6 +70,17 @@ def search_args(*flags, popsize=6, rounds=1, extra=()):
             "--evaluator", "fulltrail", *flags, "curves_file", "curves.json", "attempts_dir", "attempts", *extra]
 
 
+def fake_one_gpu(tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    smi = bindir / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'GPU 0: Fake (UUID: GPU-a)'\n")
+    smi.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    return env
+
+
 def journal(out):
     return [json.loads(x) for x in (out / "journal.jsonl").read_text().splitlines()]
 
@@ -105,13 +117,19 @@ ASHA = (["--pruner", "asha", "--prune_grace", "10", "--prune_eta", "2", "--prune
 
 @pytest.mark.parametrize("flags, curves, pruned, config, where", [
     (*MEDIAN, []), (*ASHA, []), (*MEDIAN, ["--backend", "ray"]), (*ASHA, ["--evaluator", "populationbased"]),
-], ids=["median", "asha", "median-ray", "asha-populationbased"])
+    (*MEDIAN, ["--gpu", "0"]),
+], ids=["median", "asha", "median-ray", "asha-populationbased", "median-gpu-slot"])
 def test_the_pruner_stops_exactly_the_trials_its_rule_names(tmp_path, flags, curves, pruned, config, where):
     if "ray" in where:
         pytest.importorskip("ray", reason="--backend ray needs the optional ray package (pip install 'autoft[ray]')")
-    flags = [*flags, *where]
     setup(tmp_path, curves)
-    proc = run_cli(search_args(*flags, extra=["hold_at", hold_at(pruned)]), tmp_path, timeout=400)
+    args = search_args(*flags, *where, extra=["hold_at", hold_at(pruned)])
+    env = None
+    if "--gpu" in where:  # one GPU slot: a stand-in nvidia-smi lists one GPU, trials get CUDA_VISIBLE_DEVICES=0
+        i = args.index("--cpu_slots")
+        del args[i:i + 2]
+        env = fake_one_gpu(tmp_path)
+    proc = run_cli(args, tmp_path, env=env, timeout=400)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = tmp_path / "out"
     trials = trials_of(out)
@@ -123,6 +141,7 @@ def test_the_pruner_stops_exactly_the_trials_its_rule_names(tmp_path, flags, cur
         assert f"at step {step}" in t["reason"] and [p[0] for p in t["intermediate"]][-1] == step
     assert "intermediate" not in trials["r0i4"] and trials["r0i4"]["score"] == 0.5
     assert replay_pruner(config, trials) == {k: s for k, (s, _) in pruned.items()}
+    assert all(t["slot"] == ("gpu0" if "--gpu" in where else t["slot"]) for t in trials.values())
     assert journal(out)[0]["pruner"]["kind"] == config.kind
     with open(out / "trials.csv", newline="") as f:
         rows = {f"r{r['round']}i{r['trial']}": r for r in csv.DictReader(f)}
