@@ -22,7 +22,13 @@ trials run, ``watcher.on_tick(running, run.stop_trial)`` is called about every
 results so far); ``run.stop_trial(number, status, reason)`` ends that trial's process group
 and records it with ``status`` (e.g. PRUNED), ``reason`` and its last intermediate (step,
 score); its slot starts the round's next trial at once. ``watcher.trial_finished(record)`` is
-called for every finished trial, replayed ones first on --resume, in trial order.
+called for every finished trial before it is journaled (so it may complete the record, as the
+pruner does for a PRUNED one), replayed ones first on --resume, in trial order. --pruner's
+watcher is autoft.tuner.pruning.PruningMonitor.
+
+--retries: a crashed attempt (autoft.tuner.retries decides) is journaled as a ``"type": "attempt"``
+line instead of a trial line, and its next attempt runs once the batch it crashed in has finished,
+with its own log (``log-<idx>.attempt<a>.info``); a resume continues the count.
 """
 
 from __future__ import annotations
