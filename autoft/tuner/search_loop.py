@@ -51,7 +51,16 @@ from autoft.tuner.evaluators import EVALUATORS, FullTrail, make_evaluator  # noq
 from autoft.tuner.journal import JOURNAL_NAME, Journal
 from autoft.tuner.pruners import PrunerConfig
 from autoft.tuner.pruning import strategy_score
-from autoft.tuner.records import FAILED, OK, RunningTrial, TrialOutcome, TrialRecord, TrialSpec, log_tail
+from autoft.tuner.records import (
+    FAILED,
+    OK,
+    PRUNED,
+    RunningTrial,
+    TrialOutcome,
+    TrialRecord,
+    TrialSpec,
+    log_tail,
+)
 from autoft.tuner.runner import TrialBackend, TrialPool, kill_orphans
 
 RUNNING_NAME = ".running.json"
@@ -334,7 +343,9 @@ class SearchRun:
         self.live.round_finished(k, this_round, self.all_records(), plot=bool(specs))
         local = output.best_record(this_round)
         if local is None:
-            self.console.say(f"Every trial of round {k} failed (see the FAILED lines above).")
+            pruned = sum(r.status == PRUNED for r in this_round)
+            self.console.say(f"Every trial of round {k} failed (see the FAILED lines above)." if not pruned else
+                             f"No trial of round {k} finished: {pruned} PRUNED, {len(this_round) - pruned} FAILED.")
         else:
             self.console.say(f"The local best eval value in the {k}-th round is {local.score}.  "
                              f"({_hparams_line(local.hparams)})")
@@ -483,7 +494,9 @@ class SearchRun:
         if note:
             print(note)
         if best is None:
-            print(f"No trial succeeded: every trial FAILED (reasons above; logs in {out}/round*/log-*.info).")
+            pruned = sum(r.status == PRUNED for r in records)
+            print(f"No trial succeeded: every trial FAILED (reasons above; logs in {out}/round*/log-*.info)." if not pruned
+                  else f"No trial succeeded: {pruned} PRUNED, {len(records) - pruned} FAILED (see above).")
             return 1
         print("The final best hyperparameters:")
         for n in names:
