@@ -48,6 +48,15 @@ def test_integer_values_get_integer_ticks():
     assert lr_ax.get_yscale() == "log"
 
 
+def test_an_int_hparam_with_one_value_still_gets_integer_ticks():
+    recs = [dataclasses.replace(r, hparams={**r.hparams, "blocks": 16}) for r in RECORDS]  # HAZero kept blocks 16
+    space = SearchSpace([SPACE.params[0], Param("blocks", 16, "int", 1, 17), SPACE.params[2]])  # init 16 too
+    fig = output.build_search_figure(NAMES, recs, space=space)
+    blocks_ax = next(a for a in fig.axes if a.get_ylabel() == "blocks")
+    ticks = tick_values(blocks_ax.yaxis)
+    assert ticks and all(float(t).is_integer() for t in ticks)
+
+
 def test_no_label_is_clipped_even_with_a_long_name_and_wide_ticks():
     space = SearchSpace([Param("a_rather_long_hyperparameter_name", 5e-4, "float", 1e-4, 5e-3),
                          Param("blocks", 8, "int", 1, 17)])

@@ -249,7 +249,7 @@ def build_search_figure(names: Sequence[str], records: Sequence[Record], space=N
         handles.append(Line2D([], [], color="0.6", ls="--", lw=0.8))
         labels.append("init_value (hparam panels)")
     axes[0].legend(handles, labels, loc="best", fontsize=8, framealpha=0.8)
-    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # trial numbers
     axes[-1].set_xlabel("trial (global number; grey lines separate rounds)")
     if title:
         axes[0].set_title(title, fontsize=10)
@@ -260,7 +260,7 @@ def build_search_figure(names: Sequence[str], records: Sequence[Record], space=N
 def _integer_colorbar(fig, mappable, ax, label: str) -> None:
     from matplotlib.ticker import MaxNLocator
 
-    bar = fig.colorbar(mappable, ax=ax, pad=0.01, ticks=MaxNLocator(integer=True))
+    bar = fig.colorbar(mappable, ax=ax, pad=0.01, ticks=MaxNLocator(integer=True, min_n_ticks=1))
     bar.set_label(label)
 
 
@@ -282,7 +282,7 @@ def _hparam_panel(fig, a, name: str, param, ok, pruned, bad) -> None:
         if getattr(param, "scale", "linear") == "log":
             a.set_yscale("log")
         elif param.type == "int":
-            a.yaxis.set_major_locator(MaxNLocator(integer=True))
+            a.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     a.set_ylabel(name)
 
 
