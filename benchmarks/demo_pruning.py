@@ -2,7 +2,7 @@
 
 Each search is scripts/demo.sh's (`autofinetune train.py` in a subprocess on the embedded demo set,
 scripts/demo_hparam.yaml, HAZero, fulltrail, 2 CPU slots, trials on the full train split for 2 epochs
-with an evaluation every 145 steps reported through report_intermediate_result); only the pruner and
+with an evaluation every 217 steps reported through report_intermediate_result); only the pruner and
 the strategy's --seed change, and every configuration runs the same trial count (popsize x rounds).
 Trials train with train.py's fixed --seed 1, so a seed picks the strategy's points, not the data order.
 
@@ -35,11 +35,12 @@ from benchmarks.demo_search import load_average, run_logged, tool, versions  # n
 from benchmarks.results import append_results, machine_line  # noqa: E402
 
 PARAM_FILE = "scripts/demo_hparam.yaml"
-TRIAL_OPTIONS = ["dataset", "demo", "eval_interval", "145"]  # as scripts/demo.sh
+TRIAL_OPTIONS = ["dataset", "demo", "eval_interval", "217"]  # as scripts/demo.sh
 PRUNER_FLAGS = {  # as scripts/demo.sh for asha; median with the same minimum of peers
     "none": [],
-    "asha": ["--pruner", "asha", "--prune_grace", "145", "--prune_eta", "3", "--prune_min_trials", "2"],
-    "median": ["--pruner", "median", "--prune_min_trials", "2"],
+    "asha": ["--pruner", "asha", "--prune_grace", "217", "--prune_eta", "2", "--prune_min_trials", "3",
+             "--prune_max_step", "868"],
+    "median": ["--pruner", "median", "--prune_min_trials", "3", "--prune_max_step", "868"],
 }
 
 

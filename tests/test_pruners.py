@@ -143,8 +143,19 @@ def test_a_retried_attempt_is_a_new_curve_and_stale_steps_are_ignored():
     assert set(p.curves) == {(0, 1), (0, 2)}
 
 
+def test_no_decision_at_or_after_max_step_but_the_report_is_reference():
+    for kind in ("median", "asha"):
+        p = make_pruner(PrunerConfig(kind, grace=10, eta=2, min_trials=1, max_step=20))
+        p.report(0, 10, 0.9)
+        p.report(0, 20, 0.9)
+        assert p.report(1, 20, 0.1) is None  # the last step: never judged
+        assert p.curves[1] == [(20, 0.1)]
+        assert p.report(2, 10, 0.1) is not None  # before it: judged (against trial 0's 0.9 / the rung)
+
+
 @pytest.mark.parametrize("kw, flag", [({"kind": "hyperband"}, "--pruner"), ({"grace": 0}, "--prune_grace"),
-                                      ({"eta": 1.0}, "--prune_eta"), ({"min_trials": 0}, "--prune_min_trials")])
+                                      ({"eta": 1.0}, "--prune_eta"), ({"min_trials": 0}, "--prune_min_trials"),
+                                      ({"max_step": 0}, "--prune_max_step")])
 def test_bad_settings_name_the_flag(kw, flag):
     with pytest.raises(ValueError, match=flag):
         PrunerConfig(**{"kind": "asha", **kw})

@@ -81,6 +81,8 @@ def build_parser(prog: str = "hub autofinetune") -> argparse.ArgumentParser:
                    help="asha: rungs at grace*F^k, the top 1/F go on (default 3)")
     r.add_argument("--prune_min_trials", type=int, default=3, metavar="N",
                    help="judge a trial only against at least N others at that step / rung (default 3)")
+    r.add_argument("--prune_max_step", type=int, default=None, metavar="STEPS",
+                   help="the trials' last step: reports there or later are never judged (default: none)")
     r.add_argument("--retries", type=int, default=0, metavar="N",
                    help="run a crashed trial again (same hyper-parameters) up to N times; never pruned, timed-out "
                    "or deterministic failures (out of memory, usage errors); default 0")
@@ -91,7 +93,7 @@ def build_parser(prog: str = "hub autofinetune") -> argparse.ArgumentParser:
 def pruning_config(args: argparse.Namespace) -> PrunerConfig:
     """The --pruner flags as a PrunerConfig; AutoftError naming the flag for a bad value."""
     try:
-        return PrunerConfig(args.pruner, args.prune_grace, args.prune_eta, args.prune_min_trials)
+        return PrunerConfig(args.pruner, args.prune_grace, args.prune_eta, args.prune_min_trials, args.prune_max_step)
     except ValueError as exc:
         raise AutoftError(str(exc)) from None
 

@@ -21,6 +21,8 @@ search ranks trials by, and one noisy evaluation does not end a trial that was d
   values recorded at the rung so far (itself included): it is stopped when strictly below their
   (1 - 1/eta) quantile, once the rung holds at least ``min_trials`` values.
 
+``max_step`` (optional) is the trials' last step: a report there or later is recorded but never
+judged, since the trial is about to finish (stopping it would only throw its result away).
 ``grace`` defaults to the step of the first report the pruner receives (with train.py's
 ``--eval_interval N``: its first evaluation), so the first rung and the first median
 comparison sit at the first point every trial can be compared at.
@@ -47,6 +49,7 @@ class PrunerConfig:
     grace: Optional[int] = None  # median: no decision before this step; asha: the first rung
     eta: float = 3.0  # asha: reduction factor (rungs grow by eta, the top 1/eta go on)
     min_trials: int = 3  # trials to compare with at a step (median) / values at a rung (asha)
+    max_step: Optional[int] = None  # the trials' last step: no decision there or later (the trial is done)
 
     def __post_init__(self) -> None:
         if self.kind not in PRUNERS:
@@ -57,6 +60,8 @@ class PrunerConfig:
             raise ValueError(f"--prune_eta must be greater than 1, found {self.eta}")
         if self.min_trials < 1:
             raise ValueError(f"--prune_min_trials must be at least 1, found {self.min_trials}")
+        if self.max_step is not None and self.max_step < 1:
+            raise ValueError(f"--prune_max_step must be at least 1 step, found {self.max_step}")
 
     def to_json(self) -> dict:
         """The settings as journaled in the search header."""
@@ -90,6 +95,8 @@ class Pruner:
         curve.append((int(step), float(score)))
         if self.grace is None:
             self.grace = max(1, int(step))
+        if self.config.max_step is not None and step >= self.config.max_step:
+            return None  # its last evaluation: stopping it now would only lose its result (still reference data)
         return self._decide(key, int(step))
 
     def _decide(self, key: Hashable, step: int) -> Optional[str]:
