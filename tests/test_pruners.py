@@ -159,3 +159,18 @@ def test_no_decision_at_or_after_max_step_but_the_report_is_reference():
 def test_bad_settings_name_the_flag(kw, flag):
     with pytest.raises(ValueError, match=flag):
         PrunerConfig(**{"kind": "asha", **kw})
+
+
+def test_a_resume_with_other_pruner_settings_is_refused(tmp_path):
+    from autoft.errors import AutoftError
+    from autoft.tuner.journal import Journal
+
+    header = {"script": "t.py", "space": [], "popsize": 2, "evaluator": "fulltrail", "tuning_strategy": "random",
+              "seed": 1, "options": [], "pruner": PrunerConfig("median").to_json()}
+    Journal.create(tmp_path / "journal.jsonl", header)
+    Journal.resume(tmp_path / "journal.jsonl", dict(header))  # the same settings resume
+    with pytest.raises(AutoftError, match="pruner: journal"):
+        Journal.resume(tmp_path / "journal.jsonl", {**header, "pruner": PrunerConfig("asha").to_json()})
+    no_pruner = {k: v for k, v in header.items() if k != "pruner"}
+    with pytest.raises(AutoftError, match="pruner: journal"):
+        Journal.resume(tmp_path / "journal.jsonl", no_pruner)
