@@ -41,6 +41,15 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], Optional[int]], argv: Opti
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        if exc.name != "paddle":  # a module's own top-level `import paddle` in a Python without Paddle
+            raise
+        if debug:
+            traceback.print_exc()
+        from autoft.runtime import paddle_missing
+
+        print(f"error: {paddle_missing()}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         if debug:
             raise

@@ -108,6 +108,11 @@ class PaddleNotInstalled(AutoftError, ModuleNotFoundError):
     """No ``paddle`` package: a user error (one message naming both wheels), and still an ImportError."""
 
 
+def paddle_missing() -> PaddleNotInstalled:
+    """The error for a Python without Paddle (errors.run_cli also turns a bare ``import paddle`` failure into it)."""
+    return PaddleNotInstalled(PADDLE_MISSING.format(python=sys.executable), name="paddle")
+
+
 # The two lines ``import paddle`` prints when OMP_NUM_THREADS > 1 (paddle/base/__init__.py, 2.6 to 3.3).
 # Several threads are our deliberate choice (setup_process), so the banner is noise; nothing else is dropped.
 _THREAD_BANNER = ("WARNING: OMP_NUM_THREADS set to ", "PLEASE USE OMP_NUM_THREADS WISELY.")
@@ -150,6 +155,7 @@ class _GuardedLoader(importlib.abc.Loader):
     def exec_module(self, module) -> None:
         # From here on the module looks like any other: its loader is Paddle's real one.
         module.__loader__ = module.__spec__.loader = self.inner
+        _remove_import_hook()
         with paddle_import_guard():
             self.inner.exec_module(module)
 
@@ -158,23 +164,21 @@ class _PaddleImportHook(importlib.abc.MetaPathFinder):
     """Installed by setup_process(): every ``import paddle`` (e.g. autoft/model.py's) gets the guard.
 
     Why a hook: modules import Paddle at their top, so the first import can happen anywhere after
-    setup_process(); only the top-level ``paddle`` package is touched, once, then the hook leaves.
+    setup_process(); only the top-level ``paddle`` package is touched, once (the hook leaves when
+    Paddle executes). A probe such as ``importlib.util.find_spec("paddle")`` still gets None when
+    Paddle is missing; the import then fails as usual and run_cli shows PADDLE_MISSING.
     """
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "paddle":
             return None
-        spec = None
         for finder in sys.meta_path:
             if finder is not self and hasattr(finder, "find_spec"):
                 spec = finder.find_spec(fullname, path, target)
-                if spec is not None:
-                    break
-        if spec is None or spec.loader is None:
-            raise PaddleNotInstalled(PADDLE_MISSING.format(python=sys.executable), name="paddle")
-        _remove_import_hook()
-        spec.loader = _GuardedLoader(spec.loader)
-        return spec
+                if spec is not None and spec.loader is not None:
+                    spec.loader = _GuardedLoader(spec.loader)
+                    return spec
+        return None
 
 
 def _install_import_hook() -> None:
@@ -194,7 +198,12 @@ def import_paddle():
     setup_process()
     if "paddle" not in sys.modules:
         _install_import_hook()  # also when setup_process() ran before, with paddle then imported and removed
-        import paddle  # noqa: F401  (through the hook: guarded, or PaddleNotInstalled)
+        try:
+            import paddle  # noqa: F401  (through the hook: guarded)
+        except ModuleNotFoundError as exc:
+            if exc.name != "paddle":
+                raise
+            raise paddle_missing() from None
     import paddle
 
     try:

@@ -178,7 +178,7 @@ def test_memory_fits_quietly_and_borderline_warns(tmp_path):
     env = env_with(tmp_path)
     assert gpu_memory.check_gpu_memory(gpu_slots(env), 10 * GIB, 1, environ=env) == []
     assert gpu_memory.check_gpu_memory(gpu_slots(env, k=3), 11 * GIB, 3, environ=env) == []  # 34.5 of 40
-    warn = gpu_memory.check_gpu_memory(gpu_slots(env, "2"), 14 * GIB, 1, environ=env)
+    warn = gpu_memory.check_gpu_memory(gpu_slots(env, "2"), 15 * GIB, 1, environ=env)
     assert len(warn) == 1 and "GPU 2 (16.0 GiB)" in warn[0] and "borderline" in warn[0]
 
 
@@ -187,7 +187,7 @@ def test_k_trials_that_cannot_fit_are_refused_naming_how_many_fit(tmp_path):
     with pytest.raises(AutoftError) as err:  # the TNEWS/LCQMC 16x128 estimate on 16 GB V100s
         gpu_memory.check_gpu_memory(gpu_slots(env, "0,2", 2), int(9.9 * GIB), 2, environ=env)
     msg = str(err.value)
-    assert msg.startswith("--trials_per_gpu 2 does not fit: GPU 2 (16.0 GiB): 2 trial(s) x ~10.4 GiB"), msg
+    assert msg.startswith("--trials_per_gpu 2 does not fit: GPU 2 (16.0 GiB): 2 trial(s) x ~9.9 GiB"), msg
     assert "GPU 0" not in msg  # the 40 GB card holds two
     assert "at most 1 fit(s)" in msg and "Use --trials_per_gpu 1" in msg and "--amp" in msg
 
@@ -204,7 +204,7 @@ def test_memory_by_uuid_and_mig_profile(tmp_path):
         gpu_memory.check_gpu_memory(gpu_slots(env, "0", 2), 9 * GIB, 2, environ=env)
     mig = {"PATH": fake_smi(tmp_path, MIG_GPUS, "0, GPU-aaaa1111-0000-0000-0000-000000000000, 40960\n"),
            "CUDA_VISIBLE_DEVICES": "MIG-66666666-7777-8888-9999-000000000000"}
-    warn = gpu_memory.check_gpu_memory(gpu_slots(mig, "0"), 9 * GIB, 1, environ=mig)  # 2g.10gb = 9.3 GiB
+    warn = gpu_memory.check_gpu_memory(gpu_slots(mig, "0"), int(9.5 * GIB), 1, environ=mig)  # 2g.10gb = 9.3 GiB
     assert len(warn) == 1 and "exceeds the card" in warn[0] and "(9.3 GiB)" in warn[0]
 
 
@@ -222,3 +222,12 @@ def test_fake_nvidia_smi_is_the_one_used(tmp_path):
     env = env_with(tmp_path)
     assert shutil.which("nvidia-smi", path=env["PATH"]).startswith(str(tmp_path))
     assert devices.physical_gpus(env)[0][2].name == "Tesla V100-SXM2-16GB"
+
+
+def test_the_check_output_seam(tmp_path):
+    env = env_with(tmp_path)
+    out = f"loading model\n{gpu_memory.estimate_line(int(9.9 * GIB))}\ncheck OK\n"
+    assert gpu_memory.estimate_from_output(out) == int(9.9 * GIB)
+    with pytest.raises(AutoftError, match="--trials_per_gpu 2 does not fit"):
+        gpu_memory.precheck(gpu_slots(env, "2", 2), out, 2, environ=env)
+    assert gpu_memory.precheck(gpu_slots(env, "2", 2), "check OK\n", 2, environ=env) == []  # another script

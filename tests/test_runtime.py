@@ -157,6 +157,8 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 @pytest.mark.parametrize("script", ["train.py", "predict.py"])
 def test_missing_paddle_is_one_message_naming_both_wheels(script, tmp_path):
+    for name in ("config.json", "model.safetensors", "labels.json"):  # predict.py looks for a model first
+        (tmp_path / name).write_text("{}")
     out = _child(HIDE_PADDLE, argv=[str(ROOT / script), "--dataset", "demo", "--checkpoint_dir", str(tmp_path)],
                  cwd=tmp_path)
     assert out.returncode == 2, (out.stdout, out.stderr)
@@ -165,6 +167,19 @@ def test_missing_paddle_is_one_message_naming_both_wheels(script, tmp_path):
     for needle in ("pip install paddlepaddle`", "paddlepaddle-gpu==2.6.2", "CUDA 12",
                    "https://www.paddlepaddle.org.cn/packages/stable/cu126/"):
         assert needle in lines[0]
+
+
+def test_missing_paddle_from_a_top_level_import_is_the_same_message(tmp_path):
+    # `autoft convert` imports autoft.model (a plain `import paddle` at its top) after setup_process().
+    code = HIDE_PADDLE.replace('runpy.run_path(sys.argv[0], run_name="__main__")',
+                               "from autoft.cli import main; main(sys.argv[1:])")
+    out = _child(code, argv=["autoft", "convert", str(tmp_path / "src"), str(tmp_path / "dst")], cwd=tmp_path)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert out.stderr.startswith("error: Paddle is not installed") and "Traceback" not in out.stderr, out.stderr
+    probe = _child(HIDE_PADDLE.split("sys.argv = ")[0]
+                   + "from autoft import runtime\nruntime.setup_process()\n"
+                   "import importlib.util\nprint(importlib.util.find_spec('paddle'))\n")
+    assert probe.returncode == 0 and probe.stdout.strip() == "None", probe.stderr  # a probe is not an error
 
 
 def test_missing_paddle_is_still_an_import_error():

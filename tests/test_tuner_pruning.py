@@ -196,7 +196,7 @@ def test_retries_rerun_crashes_a_bounded_number_of_times_and_keep_every_log(tmp_
     assert attempts(tmp_path) == {"r0i0": 1, "r0i1": 3, "r0i2": 3, "r0i3": 1, "r0i4": 1}
     assert trials["r0i1"]["status"] == "OK" and trials["r0i1"]["attempts"] == 3
     assert trials["r0i2"]["status"] == "FAILED" and "2 retries used" in trials["r0i2"]["reason"]
-    assert "out of memory" in trials["r0i3"]["reason"] and "attempts" not in trials["r0i3"]
+    assert trials["r0i3"]["reason"] == "out of GPU memory" and "attempts" not in trials["r0i3"]  # not retried
     assert "usage error" in trials["r0i4"]["reason"]
     # Retries run once the batch they failed in has finished: attempt 2 of both, then attempt 3 of both.
     assert [(x["trial"], x["attempt"]) for x in journal(out) if x["type"] == "attempt"] == [(1, 1), (2, 1), (1, 2),

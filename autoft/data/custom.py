@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence
 from autoft.data.tasks import (
     SPLITS,
     Example,
+    MissingDataError,
     Task,
     _json_object,
     empty_split_error,
@@ -41,7 +42,7 @@ class CustomTask(Task):
         self._labels: Optional[List[str]] = None
         self._labels_source: Optional[str] = None  # set by adopt_labels
         if not any((self.data_dir / self.file_name(s)).is_file() for s in SPLITS):
-            raise AutoftError(self.missing_message(SPLITS))
+            raise MissingDataError(self.missing_message(SPLITS))
 
     def file_name(self, split: str) -> str:
         for ext in _EXTENSIONS:

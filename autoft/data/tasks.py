@@ -60,6 +60,10 @@ _HEADER_WORDS = {
 _COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 
 
+class MissingDataError(AutoftError):
+    """A task's data files (or their directory) are not there: `autoft data check` exits 1."""
+
+
 @dataclass(frozen=True)
 class Example:
     """One example: ``guid`` (test-file id or line index), texts, label string or None."""
@@ -153,7 +157,7 @@ class Task:
             raise AutoftError(f"split: expected one of {', '.join(SPLITS)}, found {split!r}")
         path = self.data_dir / self.file_name(split)
         if not path.is_file():
-            raise AutoftError(self.missing_message([split]))
+            raise MissingDataError(self.missing_message([split]))
         return path
 
     def missing_message(self, splits: Sequence[str]) -> str:
@@ -520,5 +524,5 @@ def load_task(name: str, data_dir=None) -> Task:
         return CustomTask(directory)
     task = _READERS[key](directory)
     if not any((task.data_dir / f).is_file() for f in task.expected_files()):
-        raise AutoftError(task.missing_message(SPLITS))
+        raise MissingDataError(task.missing_message(SPLITS))
     return task

@@ -3,7 +3,7 @@
     hub autofinetune train.py --param_file=hparam.yaml --gpu=0,1 --popsize=5 --round=10 \\
         --output_dir=./output --evaluator=fulltrail --tuning_strategy=hazero dataset TNEWS
 
-Flags and defaults are PaddleHub's (../shared/reference/autofinetune.md §1); trailing
+Flags and defaults are PaddleHub 1.4's (docs/tuner.md lists them); trailing
 ``key value`` pairs reach every trial as ``--key=value``. Additions: --resume, --cpu_slots,
 --trials_per_gpu, --seed, --trial_timeout, --keep_models, --python, --backend ray / --ray_address,
 --pruner (and its settings), --retries.
@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from autoft.errors import AutoftError, run_cli
+from autoft.errors import ArgumentParser, AutoftError, run_cli
 from autoft.tuner.pruners import PRUNERS, PrunerConfig
 from autoft.tuner.pruning import PruningMonitor
 
-STRATEGY_CHOICES = ("hazero", "pshe2", "random")
+STRATEGY_CHOICES = ("hazero", "pshe2", "random", "tpe", "auto")
 
 HUB_CLASH = (
     "this `hub` command comes from autoft: it only provides `hub autofinetune` (PaddleHub 1.4's AutoDL "
@@ -36,7 +36,7 @@ HUB_CLASH = (
 
 def build_parser(prog: str = "hub autofinetune") -> argparse.ArgumentParser:
     """The argument parser (the script is taken off argv before parsing, as PaddleHub did)."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog=f"{prog} <script.py>",
         description="Search hyper-parameters of a training script that reports its score with "
         "autoft.report_final_result (PaddleHub 1.4's AutoDL Finetuner).",
@@ -45,47 +45,46 @@ def build_parser(prog: str = "hub autofinetune") -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("PaddleHub 1.4 flags")
     g.add_argument("--param_file", required=True, help="hparam.yaml: the search space")
-    g.add_argument("--gpu", default=None, help='comma-separated GPU ids, one trial per GPU at a time (default "0")')
-    g.add_argument("--popsize", type=int, default=5, help="trials per round (default 5)")
-    g.add_argument("--round", type=int, default=10, help="maximum number of rounds (default 10)")
-    g.add_argument("--output_dir", default=None, help="output root (default output_<YYYYmmddHHMMSS>)")
+    g.add_argument("--gpu", default=None, help='comma-separated GPU ids, one trial per GPU at a time (None: "0")')
+    g.add_argument("--popsize", type=int, default=5, help="trials per round (>= 1; also the CMA-ES population)")
+    g.add_argument("--round", type=int, default=10, help="maximum number of rounds (>= 1)")
+    g.add_argument("--output_dir", default=None, help="output root (None: output_<YYYYmmddHHMMSS>)")
     g.add_argument("--evaluator", default="populationbased",
-                   help="fulltrail | populationbased (alias modelbased); default populationbased")
-    g.add_argument("--tuning_strategy", default="pshe2", help="hazero | pshe2 (| random); default pshe2")
+                   help="fulltrail | populationbased (alias modelbased)")
+    g.add_argument("--tuning_strategy", default="pshe2", help="hazero | pshe2 (| random | tpe | auto)")
     a = p.add_argument_group("autoft additions")
     a.add_argument("--resume", action="store_true", help="continue the search journaled in --output_dir")
     a.add_argument("--cpu_slots", type=int, default=None, metavar="N",
-                   help="run trials on CPU, N at a time (instead of --gpu)")
-    a.add_argument("--trials_per_gpu", type=int, default=1, metavar="K", help="trials sharing one GPU (default 1)")
-    a.add_argument("--seed", type=int, default=None, help="strategy seed (default: drawn and journaled)")
+                   help="run trials on CPU, N at a time (>= 1; instead of --gpu)")
+    a.add_argument("--trials_per_gpu", type=int, default=1, metavar="K", help="trials sharing one GPU (>= 1)")
+    a.add_argument("--seed", type=int, default=None, help="strategy seed (None: drawn and journaled)")
     a.add_argument("--trial_timeout", type=float, default=None, metavar="SECONDS",
-                   help="kill a trial after this many seconds (it counts as FAILED); default none")
+                   help="kill a trial after this many seconds (> 0; it counts as FAILED; None: no limit)")
     a.add_argument("--keep_models", type=int, default=None, metavar="K",
                    help="after each round delete the finished trials' model dirs except the K best so far and "
-                   "the next round's populationbased donors (default: keep all)")
-    a.add_argument("--python", default=sys.executable, help="interpreter for the trials (default: this one)")
+                   "the next round's populationbased donors (>= 1; None: keep all)")
+    a.add_argument("--python", default=sys.executable, help="interpreter for the trials")
     a.add_argument("--backend", default="local", choices=("local", "ray"),
-                   help="local: a pool of slots on this machine (default); ray: Ray schedules the trials "
+                   help="local: a pool of slots on this machine; ray: Ray schedules the trials "
                    "(pip install 'autoft[ray]')")
     a.add_argument("--ray_address", default=None, metavar="auto|HOST:PORT",
-                   help="with --backend ray: join this cluster (`ray start --head`); default: start a local Ray")
+                   help="with --backend ray: join this cluster (`ray start --head`; None: start a local Ray)")
     r = p.add_argument_group("pruning and retries (docs/tuner.md, \"Pruning and retries\")")
     r.add_argument("--pruner", default="none", choices=PRUNERS,
                    help="stop trials that fall behind, judged on their report_intermediate_result scores: "
-                   "median (below the median of the others at the same step) or asha (successive halving); "
-                   "default none")
+                   "median (below the median of the others at the same step) or asha (successive halving)")
     r.add_argument("--prune_grace", type=int, default=None, metavar="STEPS",
-                   help="median: no decision before this step; asha: the first rung (default: the step of the "
+                   help="median: no decision before this step; asha: the first rung (>= 1; None: the step of the "
                    "first intermediate result)")
     r.add_argument("--prune_eta", type=float, default=3.0, metavar="F",
-                   help="asha: rungs at grace*F^k, the top 1/F go on (default 3)")
+                   help="asha: rungs at grace*F^k, the top 1/F go on (> 1)")
     r.add_argument("--prune_min_trials", type=int, default=3, metavar="N",
-                   help="judge a trial only against at least N others at that step / rung (default 3)")
+                   help="judge a trial only against at least N others at that step / rung (>= 1)")
     r.add_argument("--prune_max_step", type=int, default=None, metavar="STEPS",
-                   help="the trials' last step: reports there or later are never judged (default: none)")
+                   help="the trials' last step: reports there or later are never judged (>= 1; None: no limit)")
     r.add_argument("--retries", type=int, default=0, metavar="N",
-                   help="run a crashed trial again (same hyper-parameters) up to N times; never pruned, timed-out "
-                   "or deterministic failures (out of memory, usage errors); default 0")
+                   help="run a crashed trial again (same hyper-parameters) up to N times (>= 0); never pruned, "
+                   "timed-out or deterministic failures (out of memory, usage errors)")
     p.add_argument("opts", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p
 
@@ -136,17 +135,21 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
     if shutil.which(args.python) is None and not os.access(args.python, os.X_OK):
         raise AutoftError(f"--python {args.python}: no such interpreter")
     if args.popsize < 1:
-        raise AutoftError(f"--popsize must be at least 1, found {args.popsize}")
+        raise AutoftError(f"--popsize must be at least 1 (trials per round), found {args.popsize}")
     if args.round < 1:
-        raise AutoftError(f"--round must be at least 1, found {args.round}")
+        raise AutoftError(f"--round must be at least 1 (the number of rounds), found {args.round}")
     if args.keep_models is not None and args.keep_models < 1:
         raise AutoftError(f"--keep_models must be at least 1 (the best trial's model is always kept; leave the "
                           f"flag out to keep every trial's model), found {args.keep_models}")
     if args.retries < 0:
         raise AutoftError(f"--retries must be 0 or more, found {args.retries}")
     pruner = pruning_config(args)
-    if args.trial_timeout is not None and args.trial_timeout <= 0:
+    if args.trial_timeout is not None and not args.trial_timeout > 0:
         raise AutoftError(f"--trial_timeout must be positive seconds, found {args.trial_timeout}")
+    if args.cpu_slots is not None and args.cpu_slots < 1:
+        raise AutoftError(f"--cpu_slots must be at least 1, found {args.cpu_slots}")
+    if args.trials_per_gpu < 1:
+        raise AutoftError(f"--trials_per_gpu must be at least 1, found {args.trials_per_gpu}")
     evaluator = args.evaluator.strip().lower()
     from autoft.tuner.search_loop import EVALUATORS, SearchConfig, run_search
 
@@ -154,7 +157,7 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
         raise AutoftError(f"--evaluator: expected fulltrail or populationbased (alias modelbased), found {args.evaluator!r}")
     strategy = args.tuning_strategy.strip().lower()
     if strategy not in STRATEGY_CHOICES:
-        raise AutoftError(f"--tuning_strategy: expected hazero or pshe2 (or random), found {args.tuning_strategy!r}")
+        raise AutoftError(f"--tuning_strategy: expected hazero or pshe2 (or random, tpe, auto), found {args.tuning_strategy!r}")
     if args.resume and args.output_dir is None:
         raise AutoftError("--resume needs --output_dir: the directory of the search to continue")
     output_dir = args.output_dir or time.strftime("output_%Y%m%d%H%M%S")
@@ -165,10 +168,6 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
         from autoft.tuner.ray_backend import import_ray
 
         import_ray()  # the install hint before anything else happens
-        if args.cpu_slots is not None and args.cpu_slots < 1:
-            raise AutoftError(f"--cpu_slots must be at least 1, found {args.cpu_slots}")
-        if args.trials_per_gpu < 1:
-            raise AutoftError(f"--trials_per_gpu must be at least 1, found {args.trials_per_gpu}")
         if args.gpu is not None:
             print(f"note: --gpu={args.gpu} is ignored with --backend ray: Ray assigns each trial a GPU "
                   f"(1/--trials_per_gpu of one) on whichever node has it free.", file=sys.stderr)

@@ -17,8 +17,6 @@ from autoft.errors import AutoftError
 from autoft.tuner.devices import Slot, nvidia_smi, physical_gpus, resolve_entry
 
 GIB = 1024**3
-# Per trial process, outside Paddle's tensors: the CUDA context, cuBLAS/cuDNN handles and workspaces.
-CUDA_CONTEXT_BYTES = GIB // 2
 # Above this share of a card a trial is borderline: allocator fragmentation can push it over.
 BORDERLINE = 0.9
 MEMORY_QUERY = ["--query-gpu=index,uuid,memory.total", "--format=csv,noheader,nounits"]
@@ -57,7 +55,8 @@ def slot_card_bytes(entry: str, physical, totals: Dict[str, int]) -> Optional[in
 def check_gpu_memory(slots: Sequence[Slot], estimate_bytes: int, trials_per_gpu: int, environ=None) -> List[str]:
     """Warnings about GPU memory for these slots; AutoftError when ``trials_per_gpu`` trials cannot fit.
 
-    Each trial needs ``estimate_bytes`` + CUDA_CONTEXT_BYTES. A card that cannot hold K > 1 trials
+    ``estimate_bytes`` is one trial's whole peak (autoft.memory counts the CUDA context and allocator
+    fragmentation per process), so K trials need K times it. A card that cannot hold K > 1 trials
     is a refusal naming how many fit; a single trial that does not fit, or any use above 90 % of a
     card, is a warning (the estimate is not exact; the trial itself says for sure). CPU slots are
     ignored; a card whose memory cannot be read is one warning.
@@ -68,7 +67,7 @@ def check_gpu_memory(slots: Sequence[Slot], estimate_bytes: int, trials_per_gpu:
         return []
     physical, _ = physical_gpus(env)
     totals, how = card_memory(env)
-    per_trial = int(estimate_bytes) + CUDA_CONTEXT_BYTES
+    per_trial = max(1, int(estimate_bytes))
     warnings, refusals = [], []
     for entry in entries:
         total = slot_card_bytes(entry, physical, totals)
@@ -77,7 +76,7 @@ def check_gpu_memory(slots: Sequence[Slot], estimate_bytes: int, trials_per_gpu:
             continue
         need = trials_per_gpu * per_trial
         what = (f"GPU {entry} ({total / GIB:.1f} GiB): {trials_per_gpu} trial(s) x ~{per_trial / GIB:.1f} GiB "
-                f"(estimated peak {estimate_bytes / GIB:.1f} GiB + CUDA context) = {need / GIB:.1f} GiB")
+                f"(estimated peak per trial) = {need / GIB:.1f} GiB")
         if need > total and trials_per_gpu > 1:
             fit = total // per_trial
             refusals.append((f"{what} do not fit; at most {fit} fit(s)", fit))
@@ -92,3 +91,25 @@ def check_gpu_memory(slots: Sequence[Slot], estimate_bytes: int, trials_per_gpu:
         raise AutoftError(f"--trials_per_gpu {trials_per_gpu} does not fit: " + "; ".join(t for t, _ in refusals)
                           + f". Use {fewer}, or lower each trial's peak: {FIXES} (docs/gpu.md).")
     return warnings
+
+
+# The seam with `train.py --check` (run once by the tuner before the first trial): the check prints
+# this line with autoft.memory.estimate_peak_bytes(...) for the trial's model and flags.
+ESTIMATE_LINE = "estimated GPU peak per trial (bytes): "
+
+
+def estimate_line(estimate_bytes: int) -> str:
+    """The line ``train.py --check`` prints for the tuner."""
+    return f"{ESTIMATE_LINE}{int(estimate_bytes)}"
+
+
+def estimate_from_output(text: str) -> Optional[int]:
+    """The estimate in a ``--check`` run's output (its last such line), or None when it printed none."""
+    found = [line.split(ESTIMATE_LINE, 1)[1].strip() for line in text.splitlines() if ESTIMATE_LINE in line]
+    return int(found[-1]) if found and found[-1].isdigit() else None
+
+
+def precheck(slots: Sequence[Slot], check_output: str, trials_per_gpu: int, environ=None) -> List[str]:
+    """check_gpu_memory with the estimate from a ``--check`` run's output; [] when it gave none."""
+    estimate = estimate_from_output(check_output)
+    return [] if estimate is None else check_gpu_memory(slots, estimate, trials_per_gpu, environ)
