@@ -1,10 +1,11 @@
 """The tuner's side of ``--pruner``: running trials' intermediate results -> the pruner -> stop_trial.
 
-The backend calls ``on_tick(running, stop_trial)`` about once a second with the trials that run
-now and everything each has reported so far, and ``on_finish`` when a trial ends. Points not
+The search core (autoft.tuner.search_loop, its TrialWatcher seam) calls ``on_tick(running,
+stop_trial)`` about once a second with the trials that run now and everything each has reported
+so far, and ``trial_finished(record)`` when a trial ends, before its record is journaled. Points not
 seen before are handed to the pruner in trial-number order, each trial's in report order; a
 trial it names is stopped with status PRUNED (its process group ended, its slot free for the
-next trial at once). A trial that ended by itself has its unseen points fed at ``on_finish``,
+next trial at once). A trial that ended by itself has its unseen points fed at ``trial_finished``,
 before the next trial's, so with one slot the pruner sees the reports in trial order.
 
 Which trials a trial is compared with: with ``fulltrail`` every trial of the search (one pruner
