@@ -123,12 +123,9 @@ def test_every_strategy_searches_a_choice_and_only_its_values_come_out(tmp_path,
 
 
 def test_choice_value_reaches_the_trial_as_name_equals_value(tmp_path):
-    from autoft.tuner.search_loop import _trial_argv
+    from autoft.tuner.evaluators import make_evaluator
 
     space, _ = load(tmp_path, SPACE)
-
-    class Cfg:
-        python, script, options = "python", "train.py", ["--dataset=demo"]
-
-    argv = _trial_argv(Cfg, tmp_path / "model-0", space.decode(space.init_point()), None)
+    argv = make_evaluator("fulltrail", 2).trial_argv(["python", "-u", "train.py"], tmp_path / "model-0",
+                                                    space.decode(space.init_point()), ["--dataset=demo"], None)
     assert argv[4:7] == ["--learning_rate=5e-05", "--batch_size=32", "--schedule=cosine"]
