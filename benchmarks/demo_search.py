@@ -1,11 +1,12 @@
 """The demo fine-tuning landscape: HAZero, PSHE2 and random search through the real tuner CLI.
 
-Each search is what scripts/demo.sh runs (`autofinetune train.py` in a subprocess): the embedded
-demo set, scripts/demo_hparam.yaml, the fulltrail evaluator, 2 CPU slots and the demo trial options
-(3000 training examples, 2 epochs, batch 16, max_seq_len 64); only the strategy and its --seed
-change. One train.py trial with the search space's init values (the "default-hparams trial", as in
-demo.sh) is run once for reference. Trials train with train.py's fixed --seed 1, so the seeds below
-are the strategies' seeds: the landscape is the same for every search.
+Each search is what scripts/demo.sh ran before it used pruning (`autofinetune train.py` in a
+subprocess): the embedded demo set, the fulltrail evaluator, 2 CPU slots and a small trial budget
+(3000 training examples, 2 epochs, batch 16, max_seq_len 64), with scripts/demo_hparam.yaml's space;
+only the strategy and its --seed change. (demo.sh now trains every trial on the full split and
+prunes; benchmarks/demo_pruning.py measures that design.) One train.py trial with the search space's
+init values (the "default-hparams trial") is run once for reference. Trials train with train.py's
+fixed --seed 1, so the seeds below are the strategies' seeds: the landscape is the same for every search.
 
 Printed and appended to benchmarks/RESULTS.md (machine, date, versions, exact budget), per strategy:
   best        dev accuracy of the best trial: median over seeds, and min - max

@@ -5,7 +5,8 @@
 
 Flags and defaults are PaddleHub 1.4's (docs/tuner.md lists them); trailing
 ``key value`` pairs reach every trial as ``--key=value``. Additions: --resume, --cpu_slots,
---trials_per_gpu, --seed, --trial_timeout, --keep_models, --python, --backend ray / --ray_address.
+--trials_per_gpu, --seed, --trial_timeout, --keep_models, --python, --backend ray / --ray_address,
+--pruner (and its settings), --retries.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from autoft.errors import ArgumentParser, AutoftError, run_cli
+from autoft.tuner.pruners import PRUNERS, PrunerConfig
+from autoft.tuner.pruning import PruningMonitor
 
 STRATEGY_CHOICES = ("hazero", "pshe2", "random", "tpe", "auto")
 
@@ -66,8 +69,32 @@ def build_parser(prog: str = "hub autofinetune") -> argparse.ArgumentParser:
                    "(pip install 'autoft[ray]')")
     a.add_argument("--ray_address", default=None, metavar="auto|HOST:PORT",
                    help="with --backend ray: join this cluster (`ray start --head`; None: start a local Ray)")
+    r = p.add_argument_group("pruning and retries (docs/tuner.md, \"Pruning and retries\")")
+    r.add_argument("--pruner", default="none", choices=PRUNERS,
+                   help="stop trials that fall behind, judged on their report_intermediate_result scores: "
+                   "median (below the median of the others at the same step) or asha (successive halving)")
+    r.add_argument("--prune_grace", type=int, default=None, metavar="STEPS",
+                   help="median: no decision before this step; asha: the first rung (>= 1; None: the step of the "
+                   "first intermediate result)")
+    r.add_argument("--prune_eta", type=float, default=3.0, metavar="F",
+                   help="asha: rungs at grace*F^k, the top 1/F go on (> 1)")
+    r.add_argument("--prune_min_trials", type=int, default=3, metavar="N",
+                   help="judge a trial only against at least N others at that step / rung (>= 1)")
+    r.add_argument("--prune_max_step", type=int, default=None, metavar="STEPS",
+                   help="the trials' last step: reports there or later are never judged (>= 1; None: no limit)")
+    r.add_argument("--retries", type=int, default=0, metavar="N",
+                   help="run a crashed trial again (same hyper-parameters) up to N times (>= 0); never pruned, "
+                   "timed-out or deterministic failures (out of memory, usage errors)")
     p.add_argument("opts", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p
+
+
+def pruning_config(args: argparse.Namespace) -> PrunerConfig:
+    """The --pruner flags as a PrunerConfig; AutoftError naming the flag for a bad value."""
+    try:
+        return PrunerConfig(args.pruner, args.prune_grace, args.prune_eta, args.prune_min_trials, args.prune_max_step)
+    except ValueError as exc:
+        raise AutoftError(str(exc)) from None
 
 
 def _forwarded(opts: Sequence[str], parser: argparse.ArgumentParser) -> List[str]:
@@ -114,6 +141,9 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
     if args.keep_models is not None and args.keep_models < 1:
         raise AutoftError(f"--keep_models must be at least 1 (the best trial's model is always kept; leave the "
                           f"flag out to keep every trial's model), found {args.keep_models}")
+    if args.retries < 0:
+        raise AutoftError(f"--retries must be 0 or more, found {args.retries}")
+    pruner = pruning_config(args)
     if args.trial_timeout is not None and not args.trial_timeout > 0:
         raise AutoftError(f"--trial_timeout must be positive seconds, found {args.trial_timeout}")
     if args.cpu_slots is not None and args.cpu_slots < 1:
@@ -151,7 +181,9 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
         output_dir=Path(output_dir), evaluator=EVALUATORS[evaluator], tuning_strategy=strategy,
         options=options, slots=slots, seed=args.seed, resume=args.resume, trial_timeout=args.trial_timeout,
         python=args.python, backend=args.backend, ray_address=args.ray_address, cpu_slots=args.cpu_slots,
-        trials_per_gpu=args.trials_per_gpu, keep_models=args.keep_models,
+        trials_per_gpu=args.trials_per_gpu, keep_models=args.keep_models, pruner=pruner, retries=args.retries,
+        watcher=PruningMonitor(pruner, per_round=EVALUATORS[evaluator] == "populationbased")
+        if pruner.kind != "none" else None,
         # For the "continue with" hint: flags go right after the script, before the trailing options.
         command=[prog, script, *([] if args.resume else ["--resume"]),
                  *([] if args.output_dir else ["--output_dir", output_dir]), *rest],

@@ -28,8 +28,9 @@ FORMAT = 1
 # Header keys that decide which points are asked and how they are scored: a resumed search
 # must match them. --round may grow (the strategies do not depend on the total), and the
 # resources (--gpu, --cpu_slots, --trials_per_gpu, --trial_timeout, --python, --keep_models) may change.
-MATCH_KEYS = ("script", "space", "popsize", "evaluator", "tuning_strategy", "seed", "options")
-REQUIRED = {"trial": ("round", "idx", "trial", "point", "hparams", "status"), "round": ("round",)}
+MATCH_KEYS = ("script", "space", "popsize", "evaluator", "tuning_strategy", "seed", "options", "pruner")
+REQUIRED = {"trial": ("round", "idx", "trial", "point", "hparams", "status"), "round": ("round",),
+            "attempt": ("trial", "attempt")}  # attempt: a retried crash (--retries; autoft.tuner.retries)
 
 
 def read(path: Path) -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]], int]:
@@ -82,8 +83,8 @@ def _parse(line: bytes) -> Tuple[Optional[Dict[str, Any]], str]:
         rec = json.loads(line)
     except ValueError as exc:
         return None, f"{type(exc).__name__}: {exc}"
-    if not isinstance(rec, dict) or rec.get("type") not in ("header", "trial", "round"):
-        return None, "not an object with a type of header, trial or round"
+    if not isinstance(rec, dict) or rec.get("type") not in ("header", "trial", "round", "attempt"):
+        return None, "not an object with a type of header, trial, round or attempt"
     missing = [k for k in REQUIRED.get(rec["type"], ()) if k not in rec]
     if missing:
         return None, f"a {rec['type']} line without {', '.join(missing)}"
@@ -156,6 +157,11 @@ class Journal:
         """Append one round record (``round``, ``donors``, optional ``deleted``...) and fsync."""
         self._append({"type": "round", **record})
         self.rounds[int(record["round"])] = {"type": "round", **record}
+
+    def append_attempt(self, record: Dict[str, Any]) -> None:
+        """Append one retried attempt (``trial``, ``attempt``, ``reason``, ``log``; --retries) and fsync.
+        Readers that do not know the type skip it; autoft.tuner.retries.journaled_attempts reads it."""
+        self._append({"type": "attempt", **record})
 
     def _append(self, record: Dict[str, Any]) -> None:
         line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")

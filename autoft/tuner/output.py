@@ -14,12 +14,12 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
 from autoft import atomic
-from autoft.tuner.records import OK, TrialRecord
+from autoft.tuner.records import OK, PRUNED, TrialRecord
 
 Record = TrialRecord
 
@@ -90,7 +90,8 @@ def append_trials_csv(path: Path, names: Sequence[str], record: Record) -> None:
 
 
 def write_log_file(path: Path, names: Sequence[str], records: Sequence[Record], best: Optional[Record]) -> None:
-    """PaddleHub's log_file.txt: the best hyper-parameters and score, then one row per trial."""
+    """PaddleHub's log_file.txt: the best hyper-parameters and score, then one row per trial; after
+    that table (left as PaddleHub wrote it), one line per PRUNED trial when --pruner stopped any."""
     lines = ["The final best hyperparameters:"]
     if best is None:
         lines += ["(none: no trial succeeded)", "The final best eval score is None."]
@@ -99,8 +100,13 @@ def write_log_file(path: Path, names: Sequence[str], records: Sequence[Record], 
         lines.append(f"The final best eval score is {best.score}.")
         lines.append("The final best model parameters are saved as ./best_model .")
     lines.append("\t".join([*names, "saved_params_dir"]))
-    for r in sorted(records, key=lambda r: r.trial):
+    ordered = sorted(records, key=lambda r: r.trial)
+    for r in ordered:
         lines.append("\t".join([*[str(r.hparams[n]) for n in names], r.model_dir]))
+    pruned = [r for r in ordered if r.status == PRUNED]
+    if pruned:
+        lines += ["", f"Pruned trials ({len(pruned)}, stopped early; score = best intermediate score when stopped):"]
+        lines += [f"{r.model_dir}\t{pruned_line(r)}" for r in pruned]
     atomic.write_text(path, "\n".join(lines) + "\n")
 
 
@@ -208,34 +214,38 @@ def write_visualdl(vis_dir: Path, names: Sequence[str], records: Sequence[Record
     return log.note
 
 
-def plot_search(path: Path, names: Sequence[str], records: Sequence[Record], space=None, title: str = "") -> None:
-    """search.png: score per trial (coloured by round, best-so-far line, failures marked) and
-    one panel per hyper-parameter (value per trial, coloured by score), the best trial starred.
+def pruned_score(r: Record) -> Optional[float]:
+    """A PRUNED trial's best intermediate score when it was stopped (None for other trials)."""
+    return r.last_score if r.status == PRUNED else None
 
-    Called after every round, so it is kept cheap: matplotlib's object API (no pyplot state) and
-    fixed margins instead of tight_layout (which lays the figure out twice; ~2x the cost).
-    """
+
+def build_search_figure(names: Sequence[str], records: Sequence[Record], space=None, title: str = ""):
+    """The search.png figure (a matplotlib Figure, drawn on an Agg canvas): see :func:`plot_search`."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     recs = sorted(records, key=lambda r: r.trial)
     best = best_record(recs)
     ok = [r for r in recs if r.status == OK]
-    bad = [r for r in recs if r.status != OK]
+    pruned = [r for r in recs if pruned_score(r) is not None]
+    bad = [r for r in recs if r.status != OK and pruned_score(r) is None]
     n_rounds = max((r.round for r in recs), default=0) + 1
     height = 2.6 + 1.9 * len(names)
     fig = Figure(figsize=(9, height))
     FigureCanvasAgg(fig)
-    # Margins in inches -> figure fractions: room for the title, the x label and the y labels.
+    # Margins in inches -> figure fractions; the left one is widened below if a label needs it.
     fig.subplots_adjust(left=0.09, right=0.99, top=1 - 0.45 / height, bottom=0.55 / height, hspace=0.12)
     axes = fig.subplots(1 + len(names), 1, sharex=True, squeeze=False)[:, 0]
     ax = axes[0]
-    cmap = matplotlib.colormaps["viridis"]
+    round_kw = dict(cmap=matplotlib.colormaps["viridis"], vmin=0, vmax=max(1, n_rounds - 1))
+    shown = [(r.trial, r.score, r.round) for r in ok] + [(r.trial, pruned_score(r), r.round) for r in pruned]
     if ok:
-        sc = ax.scatter([r.trial for r in ok], [r.score for r in ok], c=[r.round for r in ok],
-                        cmap=cmap, vmin=0, vmax=max(1, n_rounds - 1), s=28, zorder=3)
-        fig.colorbar(sc, ax=ax, pad=0.01).set_label("round")
+        sc = ax.scatter([r.trial for r in ok], [r.score for r in ok], c=[r.round for r in ok], s=28,
+                        zorder=3, **round_kw)
+        _integer_colorbar(fig, sc, ax, "round")
         xs, ys, cur = [], [], None
         for r in recs:
             if r.status == OK and (cur is None or r.score > cur):
@@ -244,9 +254,14 @@ def plot_search(path: Path, names: Sequence[str], records: Sequence[Record], spa
                 xs.append(r.trial)
                 ys.append(cur)
         ax.step(xs, ys, where="post", color="black", lw=1, label="best so far")
-        lo, hi = min(r.score for r in ok), max(r.score for r in ok)
-    else:
-        lo, hi = 0.0, 1.0
+    if pruned:  # hollow: where they were when stopped, not a final score
+        sc = ax.scatter([r.trial for r in pruned], [pruned_score(r) for r in pruned], s=28, zorder=3,
+                        facecolors="none", edgecolors=matplotlib.colormaps["viridis"](
+                            [r.round / round_kw["vmax"] for r in pruned]), linewidths=1.2,
+                        label=f"pruned ({len(pruned)}): score when stopped")
+        if not ok:
+            _integer_colorbar(fig, ax.scatter([], [], c=[], **round_kw), ax, "round")
+    lo, hi = (min(s for _, s, _ in shown), max(s for _, s, _ in shown)) if shown else (0.0, 1.0)
     pad = 0.05 * (hi - lo or 1.0)
     floor = lo - 3 * pad
     ax.set_ylim(floor - pad, hi + 2 * pad)
@@ -258,31 +273,81 @@ def plot_search(path: Path, names: Sequence[str], records: Sequence[Record], spa
         for k in range(1, n_rounds):
             a.axvline(min(r.trial for r in recs if r.round == k) - 0.5, color="0.85", lw=0.8, zorder=0)
     for i, n in enumerate(names):
-        a = axes[i + 1]
-        if ok:
-            sc = a.scatter([r.trial for r in ok], [r.hparams[n] for r in ok], c=[r.score for r in ok],
-                           cmap="plasma", s=22, zorder=3)
-            fig.colorbar(sc, ax=a, pad=0.01).set_label("score")
-        if bad:
-            a.scatter([r.trial for r in bad], [r.hparams[n] for r in bad], marker="x", color="0.6", s=22)
-        log = False
-        if space is not None:
-            p = space.params[i]
-            a.axhline(p.init_value, color="0.7", ls="--", lw=0.8)
-            log = getattr(p, "scale", "linear") == "log"
-        if log:
-            a.set_yscale("log")
-        a.set_ylabel(n)
+        _hparam_panel(fig, axes[i + 1], n, space.params[i] if space is not None else None, ok, pruned, bad)
     if best is not None:
         axes[0].scatter([best.trial], [best.score], marker="*", s=260, color="gold", edgecolor="black",
                         zorder=4, label=f"best {best.score:.4g}")
         for i, n in enumerate(names):
             axes[i + 1].scatter([best.trial], [best.hparams[n]], marker="*", s=220, color="gold",
                                 edgecolor="black", zorder=4)
-    axes[0].legend(loc="lower right", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if space is not None and names:
+        handles.append(Line2D([], [], color="0.6", ls="--", lw=0.8))
+        labels.append("init_value (hparam panels)")
+    axes[0].legend(handles, labels, loc="best", fontsize=8, framealpha=0.8)
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # trial numbers
     axes[-1].set_xlabel("trial (global number; grey lines separate rounds)")
     if title:
         axes[0].set_title(title, fontsize=10)
+    _fit_margins(fig)
+    return fig
+
+
+def _integer_colorbar(fig, mappable, ax, label: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    bar = fig.colorbar(mappable, ax=ax, pad=0.01, ticks=MaxNLocator(integer=True, min_n_ticks=1))
+    bar.set_label(label)
+
+
+def _hparam_panel(fig, a, name: str, param, ok, pruned, bad) -> None:
+    """One hyper-parameter's panel: its value per trial coloured by score, init_value dashed."""
+    from matplotlib.ticker import MaxNLocator
+
+    if ok:
+        sc = a.scatter([r.trial for r in ok], [r.hparams[name] for r in ok], c=[r.score for r in ok],
+                       cmap="plasma", s=22, zorder=3)
+        fig.colorbar(sc, ax=a, pad=0.01).set_label("score")
+    if pruned:
+        a.scatter([r.trial for r in pruned], [r.hparams[name] for r in pruned], facecolors="none",
+                  edgecolors="0.45", s=22, zorder=3)
+    if bad:
+        a.scatter([r.trial for r in bad], [r.hparams[name] for r in bad], marker="x", color="0.6", s=22)
+    if param is not None:
+        a.axhline(param.init_value, color="0.6", ls="--", lw=0.8)
+        if getattr(param, "scale", "linear") == "log":
+            a.set_yscale("log")
+        elif param.type == "int":
+            a.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    a.set_ylabel(name)
+
+
+def _fit_margins(fig, pad_inches: float = 0.05) -> None:
+    """Widen the side margins until every axis' labels (y labels, tick labels, colour bars) lie inside
+    the figure: a long hparam name or wide tick labels would otherwise be clipped at the edge."""
+    renderer = fig.canvas.get_renderer()
+    boxes = [a.get_tightbbox(renderer) for a in fig.axes]
+    pad = pad_inches * fig.dpi
+    over_left = pad - min(b.x0 for b in boxes)
+    over_right = max(b.x1 for b in boxes) - (fig.bbox.width - pad)
+    left, right = fig.subplotpars.left, fig.subplotpars.right
+    if over_left > 0:
+        left += over_left / fig.bbox.width
+    if over_right > 0:
+        right -= over_right / fig.bbox.width
+    if (left, right) != (fig.subplotpars.left, fig.subplotpars.right):
+        fig.subplots_adjust(left=left, right=right)
+
+
+def plot_search(path: Path, names: Sequence[str], records: Sequence[Record], space=None, title: str = "") -> None:
+    """search.png: score per trial (coloured by round, best-so-far line, pruned trials hollow at the score
+    they had when stopped, failures as red x) and one panel per hyper-parameter (value per trial,
+    coloured by score, init_value dashed), the best trial starred; integer axes get integer ticks.
+
+    Called after every round, so it is kept cheap: matplotlib's object API (no pyplot state) and
+    fixed margins instead of tight_layout (which lays the figure out twice; ~2x the cost).
+    """
+    fig = build_search_figure(names, records, space=space, title=title)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     atomic.write_bytes(path, buf.getvalue())
@@ -352,20 +417,40 @@ class LiveOutputs:
 
 
 def summary_table(names: Sequence[str], records: Sequence[Record], top: int = 10) -> str:
-    """The final console table: the best ``top`` trials, then the failed ones with their reasons."""
+    """The final console table: the best ``top`` trials, then the pruned ones (where they were
+    stopped) and the failed ones with their reasons."""
     ok = sorted((r for r in records if r.status == OK), key=lambda r: (-r.score, r.trial))
-    bad = sorted((r for r in records if r.status != OK), key=lambda r: r.trial)
+    pruned = sorted((r for r in records if r.status == PRUNED), key=lambda r: r.trial)
+    bad = sorted((r for r in records if r.status not in (OK, PRUNED)), key=lambda r: r.trial)
     head = ["rank", "round", "trial", *names, "score", "seconds"]
     rows = [[str(i + 1), str(r.round), str(r.idx), *[fmt_value(r.hparams[n]) for n in names],
              f"{r.score:.6g}", f"{r.seconds:.1f}"] for i, r in enumerate(ok[:top])]
     widths = [max(len(h), *(len(row[j]) for row in rows)) if rows else len(h) for j, h in enumerate(head)]
-    out = [f"{len(records)} trials: {len(ok)} OK, {len(bad)} FAILED. Top {min(top, len(ok))} by score:"]
+    counts = f"{len(ok)} OK, {len(bad)} FAILED" + (f", {len(pruned)} PRUNED" if pruned else "")
+    out = [f"{len(records)} trials: {counts}. Top {min(top, len(ok))} by score:"]
     out.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
     out += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
-    if bad:
-        out.append("Failed trials:")
-        for r in bad[:top]:
-            out.append(f"  round {r.round} trial {r.idx}: {r.reason} (log: {r.log})")
-        if len(bad) > top:
-            out.append(f"  ... and {len(bad) - top} more (see trials.csv)")
+    out += _listed("Pruned trials (stopped early; score = best intermediate score when stopped):", pruned, top,
+                   lambda r: f"{pruned_line(r)}  {hparams_text(r, names)}")
+    out += _listed("Failed trials:", bad, top, lambda r: f"{r.reason} (log: {r.log})")
     return "\n".join(out)
+
+
+def hparams_text(r: Record, names: Sequence[str]) -> str:
+    """``name=value ...`` of a trial, values as the summary shows them."""
+    return " ".join(f"{n}={fmt_value(r.hparams[n])}" for n in names)
+
+
+def pruned_line(r: Record) -> str:
+    """``PRUNED at step S, score X`` for a pruned trial (its best intermediate score when stopped)."""
+    score = pruned_score(r)
+    return f"PRUNED at step {r.last_step}, score " + ("-" if score is None else f"{score:.6g}")
+
+
+def _listed(title: str, records: Sequence[Record], top: int, describe) -> List[str]:
+    if not records:
+        return []
+    out = [title] + [f"  round {r.round} trial {r.idx}: {describe(r)}" for r in records[:top]]
+    if len(records) > top:
+        out.append(f"  ... and {len(records) - top} more (see trials.csv)")
+    return out

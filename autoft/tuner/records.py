@@ -40,6 +40,7 @@ class TrialSpec:
     trial_id: str
     intermediate_file: Optional[Path] = None  # AUTOFT_INTERMEDIATE_FILE (report_intermediate_result)
     relaunch: bool = False  # --resume continues an interrupted trial: append to its log, keep its state
+    attempt: int = 1  # --retries: attempt a >= 2 writes log-<idx>.attempt<a>.info (and result/intermediate)
 
 
 @dataclass
@@ -97,8 +98,10 @@ class TrialRecord:
     last_step: Optional[int] = None  # the last intermediate result (step, score), if any
     last_score: Optional[float] = None
     model_deleted: Optional[int] = None
+    intermediate: List[List[float]] = field(default_factory=list)  # [step, score] pairs (the pruner's input)
+    attempts: int = 1  # runs of this trial (--retries): log-<idx>.info, then log-<idx>.attempt<a>.info
 
-    _JOURNAL_ONLY_IF_SET = ("saved", "note", "log_tail", "last_step", "last_score")
+    _JOURNAL_ONLY_IF_SET = ("saved", "note", "log_tail", "last_step", "last_score", "intermediate")
 
     def to_json(self) -> Dict[str, Any]:
         """The journal's trial line (without ``type``); optional fields only when set."""
@@ -108,8 +111,10 @@ class TrialRecord:
              "slot": self.slot}
         for key in self._JOURNAL_ONLY_IF_SET:
             value = getattr(self, key)
-            if value not in (None, ""):
+            if value not in (None, "", []):
                 d[key] = value
+        if self.attempts > 1:
+            d["attempts"] = self.attempts
         return d
 
     @classmethod
@@ -122,7 +127,8 @@ class TrialRecord:
                   log=str(d.get("log") or ""), model_dir=str(d.get("model_dir") or ""),
                   model_path=d.get("model_path"), slot=str(d.get("slot") or ""), saved=d.get("saved"),
                   note=str(d.get("note") or ""), log_tail=str(d.get("log_tail") or ""),
-                  last_step=d.get("last_step"), last_score=d.get("last_score"))
+                  last_step=d.get("last_step"), last_score=d.get("last_score"),
+                  intermediate=[list(p) for p in d.get("intermediate") or []], attempts=int(d.get("attempts") or 1))
         if rec.status == OK:
             problem = score_problem(rec.score)
             if problem:

@@ -22,11 +22,18 @@ trials run, ``watcher.on_tick(running, run.stop_trial)`` is called about every
 results so far); ``run.stop_trial(number, status, reason)`` ends that trial's process group
 and records it with ``status`` (e.g. PRUNED), ``reason`` and its last intermediate (step,
 score); its slot starts the round's next trial at once. ``watcher.trial_finished(record)`` is
-called for every finished trial, replayed ones first on --resume, in trial order.
+called for every finished trial before it is journaled (so it may complete the record, as the
+pruner does for a PRUNED one), replayed ones first on --resume, in trial order. --pruner's
+watcher is autoft.tuner.pruning.PruningMonitor.
+
+--retries: a crashed attempt (autoft.tuner.retries decides) is journaled as a ``"type": "attempt"``
+line instead of a trial line, and its next attempt runs once the batch it crashed in has finished,
+with its own log (``log-<idx>.attempt<a>.info``); a resume continues the count.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import re
@@ -42,15 +49,18 @@ import numpy as np
 
 from autoft import atomic
 from autoft.errors import AutoftError
-from autoft.tuner import output
+from autoft.tuner import output, retries
 from autoft.tuner.devices import Slot
 from autoft.tuner.evaluators import EVALUATORS, FullTrail, make_evaluator  # noqa: F401 - EVALUATORS re-exported
 from autoft.tuner.journal import JOURNAL_NAME, Journal
 from autoft.tuner.lock import OutputLock
+from autoft.tuner.pruners import PrunerConfig
+from autoft.tuner.pruning import strategy_score
 from autoft.tuner.records import (
     FAILED,
     OK,
     OUT_OF_GPU_MEMORY,
+    PRUNED,
     RunningTrial,
     TrialOutcome,
     TrialRecord,
@@ -101,6 +111,8 @@ class SearchConfig:
     trials_per_gpu: int = 1
     keep_models: Optional[int] = None  # None: keep every trial's model dir (PaddleHub's behaviour)
     watcher: Optional[TrialWatcher] = None  # e.g. a pruner
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)  # --pruner (none: the header does not name it)
+    retries: int = 0  # --retries: a crashed trial runs again up to this many times
     tick_seconds: float = 1.0  # how often the watcher's on_tick runs while trials run
 
 
@@ -161,9 +173,11 @@ def _hparams_line(hparams: Dict[str, Any]) -> str:
 
 
 def reward_of(record: TrialRecord) -> float:
-    """What the strategy is told (it minimises): 1 - score for an OK trial, else 1 (PaddleHub's
+    """What the strategy is told (it minimises): 1 - score for an OK trial, 1 - its best intermediate
+    score when stopped for a PRUNED one (autoft.tuner.pruning.strategy_score), else 1 (PaddleHub's
     score 0 for a crashed trial)."""
-    return 1.0 - record.score if record.ok else 1.0
+    score = strategy_score(record.status, record.score, record.last_score)
+    return 1.0 - score if score is not None else 1.0
 
 
 class Console:
@@ -208,6 +222,8 @@ class SearchRun:
         self.checked = False  # the script's --check ran (autoft's train.py) or is not needed
         self.disk_said = False
         self._planned: Dict[int, Dict[str, Any]] = {}  # trial number -> what was asked, until it finishes
+        self._attempts: Dict[int, int] = {}  # trial number -> failed attempts journaled (--retries)
+        self._retry: List[TrialSpec] = []  # the next attempts of this batch's retried trials
 
     # ---- paths ---------------------------------------------------------------------------------
     # The journal stores paths relative to the output dir, so a moved output dir resumes and its
@@ -249,6 +265,7 @@ class SearchRun:
             "popsize": cfg.popsize, "rounds": cfg.rounds, "evaluator": cfg.evaluator,
             "tuning_strategy": cfg.tuning_strategy, "seed": cfg.seed, "options": cfg.options,
             "param_file": str(cfg.param_file),
+            **({"pruner": cfg.pruner.to_json()} if cfg.pruner.kind != "none" else {}),
         }
 
     def run(self) -> int:
@@ -359,6 +376,7 @@ class SearchRun:
         for line in journal.rounds.values():
             line["donors"] = [self.portable(d) for d in line.get("donors", [])]
             line["deleted"] = [self.portable(d) for d in line.get("deleted", [])]
+        self._attempts = retries.journaled_attempts(self.journal_path)
         last = max((r.round for r in self.records.values()), default=-1)
         if last >= self.cfg.rounds:
             raise AutoftError(
@@ -452,11 +470,14 @@ class SearchRun:
     # ---- one round -----------------------------------------------------------------------------
     def _run_round(self, k: int, points: Sequence[np.ndarray]) -> List[TrialRecord]:
         cfg = self.cfg
-        specs = self._specs(k, points)
+        specs = batch = self._specs(k, points)
         if specs:
             self._check_script(specs[0].argv)
-            self.backend.run(specs, self._finished, on_tick=self._tick if cfg.watcher else None,
+        while batch:  # then the retries of the batch's crashed trials (--retries), until none is left
+            self._retry = []
+            self.backend.run(batch, self._finished, on_tick=self._tick if cfg.watcher else None,
                              tick_seconds=cfg.tick_seconds)
+            batch = self._retry
         this_round = [self.records[k * cfg.popsize + idx] for idx in range(cfg.popsize)]
         if specs:
             self._fail_fast(k, this_round)
@@ -465,7 +486,9 @@ class SearchRun:
         self.live.round_finished(k, this_round, self.all_records(), plot=bool(specs))
         local = output.best_record(this_round)
         if local is None:
-            self.console.say(f"Every trial of round {k} failed (see the FAILED lines above).")
+            pruned = sum(r.status == PRUNED for r in this_round)
+            self.console.say(f"Every trial of round {k} failed (see the FAILED lines above)." if not pruned else
+                             f"No trial of round {k} finished: {pruned} PRUNED, {len(this_round) - pruned} FAILED.")
         else:
             self.console.say(f"The local best eval value in the {k}-th round is {local.score}.  "
                              f"({_hparams_line(local.hparams)})")
@@ -504,18 +527,19 @@ class SearchRun:
             donor = self.evaluator.donor_for(t)
             model_dir = self.root / f"round{k}" / f"model-{idx}"
             relaunch = self._resume_dir(self.stored(model_dir)).is_dir()
+            attempt = self._attempts.get(t, 0) + 1  # > 1: --resume after a journaled retry decision
             if relaunch:
                 self.console.say(f"round {k} trial {idx}: continuing the interrupted trial from its resume state "
                                  f"({model_dir.name}{RESUME_SUFFIX}/); its log is appended to")
             else:
-                _clean_leftovers(round_dir, idx)
+                _clean_leftovers(round_dir, idx, attempt)
             argv = self.evaluator.trial_argv([cfg.python, "-u", cfg.script], model_dir, hparams, cfg.options,
                                              None if donor is None else self.path(donor))
-            specs.append(TrialSpec(
+            specs.append(_at_attempt(TrialSpec(
                 number=t, round=k, idx=idx, argv=argv, log_path=round_dir / f"log-{idx}.info", model_dir=model_dir,
                 result_file=round_dir / f"result-{idx}.txt", trial_id=f"{self.root}#{t}",
                 intermediate_file=round_dir / f"intermediate-{idx}.txt", relaunch=relaunch,
-            ))
+            ), attempt))
             self._planned[t] = {"point": points[idx].tolist(), "hparams": hparams, "model_path": donor}
         return specs
 
@@ -532,7 +556,8 @@ class SearchRun:
         rec = TrialRecord(round=s.round, idx=s.idx, trial=s.number, point=planned["point"],
                           hparams=planned["hparams"], model_path=planned["model_path"], status=o.status,
                           score=o.score, reason=o.reason, seconds=round(o.seconds, 3),
-                          log=self.stored(s.log_path), model_dir=self.stored(s.model_dir), slot=o.slot, note=o.note)
+                          log=self.stored(s.log_path), model_dir=self.stored(s.model_dir), slot=o.slot, note=o.note,
+                          intermediate=[[step, score] for step, score in o.intermediate], attempts=s.attempt)
         if o.intermediate:
             rec.last_step, rec.last_score = o.intermediate[-1]
         if not o.note:  # for trials.csv's model_kept (a dir on another Ray node cannot be looked at)
@@ -544,16 +569,37 @@ class SearchRun:
                 rec.reason = OUT_OF_GPU_MEMORY
         return rec
 
+    def _retried(self, o: TrialOutcome) -> bool:
+        """--retries: journal a crashed attempt and queue the next one (True), or say why not."""
+        s = o.spec
+        if o.status != FAILED or not self.cfg.retries:
+            return False
+        kind, code = retries.failure_kind(o.status, o.reason)
+        decision = retries.decide(kind, s.attempt, self.cfg.retries, log_tail(s.log_path), code)
+        if not decision.retry:
+            if kind in retries.RETRYABLE_KINDS:
+                o.reason += f" ({decision.why})"
+            return False
+        self.journal.append_attempt({"trial": s.number, "round": s.round, "idx": s.idx, "attempt": s.attempt,
+                                     "reason": o.reason, "log": self.stored(s.log_path)})
+        shutil.rmtree(s.model_dir, ignore_errors=True)  # the next attempt starts clean
+        self._retry.append(_at_attempt(dataclasses.replace(s, relaunch=False), s.attempt + 1))
+        self.console.say(f"round {s.round} trial {s.idx}: attempt {s.attempt} FAILED, {o.reason}; see {s.log_path}; "
+                         f"{decision.why}: running it again")
+        return True
+
     def _finished(self, o: TrialOutcome) -> None:
         s = o.spec
+        if self._retried(o):
+            return
         rec = self._record(o)
+        if self.cfg.watcher is not None:  # before journaling: a pruner completes a PRUNED trial's record
+            self.cfg.watcher.trial_finished(rec)
         self.journal.append(rec.to_json())
         self.records[s.number] = rec
         # Finalised: train.py's resume state is of no further use (the trial will not run again).
         shutil.rmtree(self._resume_dir(rec.model_dir), ignore_errors=True)
         self.live.trial_finished(rec)
-        if self.cfg.watcher is not None:
-            self.cfg.watcher.trial_finished(rec)
         if o.status == OK:
             msg = (f"round {s.round} trial {s.idx}: score {o.score:.6g}  {_hparams_line(rec.hparams)}  "
                    f"({o.seconds:.1f}s)")
@@ -617,7 +663,9 @@ class SearchRun:
         if oom:
             lines.append(f"{oom} trial(s) ran out of GPU memory. Fixes: {OOM_FIXES}.")
         if best is None:
-            lines.append(f"No trial succeeded: every trial FAILED (reasons above; logs in {out}/round*/log-*.info).")
+            pruned = sum(r.status == PRUNED for r in records)
+            lines.append(f"No trial succeeded: every trial FAILED (reasons above; logs in {out}/round*/log-*.info)."
+                         if not pruned else f"No trial succeeded: {pruned} PRUNED, {len(records) - pruned} FAILED.")
         else:
             lines.append("The final best hyperparameters:")
             lines += [f"{n}={best.hparams[n]}" for n in names]
@@ -648,11 +696,22 @@ def is_autoft_train_script(script: str) -> bool:
     return bool(imports) and "--check" in src
 
 
-def _clean_leftovers(round_dir: Path, idx: int) -> None:
-    """Remove what an unfinished trial (tuner killed mid-trial) left, before it runs again."""
+def _clean_leftovers(round_dir: Path, idx: int, attempt: int = 1) -> None:
+    """Remove what an unfinished trial (tuner killed mid-trial) left, before it runs again; the files
+    of its journaled earlier attempts (--retries) are kept."""
     shutil.rmtree(round_dir / f"model-{idx}", ignore_errors=True)
     for name in (f"log-{idx}.info", f"result-{idx}.txt", f"intermediate-{idx}.txt"):
-        (round_dir / name).unlink(missing_ok=True)
+        retries.attempt_path(round_dir / name, attempt).unlink(missing_ok=True)
+
+
+def _at_attempt(spec: TrialSpec, attempt: int) -> TrialSpec:
+    """``spec`` as attempt ``attempt`` of its trial: same command, that attempt's log, result and
+    intermediate files (retries.attempt_path)."""
+    def moved(path: Optional[Path]) -> Optional[Path]:
+        return None if path is None else retries.attempt_path(retries.first_attempt_path(path, spec.attempt), attempt)
+
+    return dataclasses.replace(spec, attempt=attempt, log_path=moved(spec.log_path),
+                               result_file=moved(spec.result_file), intermediate_file=moved(spec.intermediate_file))
 
 
 def write_failure(exc: OSError, out: Path, hint: str) -> AutoftError:
