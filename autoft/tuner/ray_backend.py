@@ -348,11 +348,12 @@ class RayPool:
         """The submitted trials not finished yet (``started`` is the submission time: Ray may
         still be queueing one), with their intermediate results so far."""
         return [RunningTrial(s.number, s.round, s.idx, self._submitted.get(s.number, 0.0), intermediate_of(s), s)
-                for s in sorted(self._refs.values(), key=lambda s: s.number)]
+                for s in sorted(self._refs.values(), key=lambda s: s.number) if s.number not in self._stopped]
 
     def stop_trial(self, number: int, status: str, reason: str) -> bool:
         """Cancel trial ``number``'s task: the worker ends its process group (SIGTERM, grace,
-        SIGKILL); it finishes as (status, reason). False if it is not running."""
+        SIGKILL); it finishes as (status, reason). False if it is not running (finished, or already
+        being stopped)."""
         for ref, spec in self._refs.items():
             if spec.number == number and number not in self._stopped:
                 self._stopped[number] = (status, reason)
