@@ -98,3 +98,41 @@ def test_backend_ray_without_ray_installed_says_how_to_install(tmp_path):
 
     stray = run_cli([TOY, "--param_file", "hp.yaml", "--cpu_slots", "1", "--ray_address", "auto"], tmp_path)
     assert_clean_error(stray, "--ray_address auto needs --backend ray")
+
+
+def test_ray_worker_loss_fails_only_its_trial_and_no_trial_process_or_grandchild_survives(tmp_path):
+    """A Ray worker killed with -9 while its trial runs (what a node loss does to the tasks on it):
+    that trial is FAILED with Ray's reason, the search finishes; a trial's grandchild is ended on
+    the worker when the trial exits."""
+    pytest.importorskip("ray", reason="--backend ray needs the optional ray package (pip install 'autoft[ray]')")
+    import signal
+    import subprocess
+
+    from tests.test_tuner_search import alive, start_tuner, starts, wait_for
+
+    (tmp_path / "hp.yaml").write_text(SPACE_YAML)
+    rec, gate = tmp_path / "rec", tmp_path / "gate"
+    tuner = start_tuner([TOY, "--param_file", "hp.yaml", "--output_dir", "out", "--cpu_slots", "2", "--popsize", "2",
+                         "--round", "1", "--seed", "5", "--backend", "ray", "record_dir", rec, "block_at", "r0i1",
+                         "gate", gate, "grandchild_at", "r0i0"], tmp_path, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: rec.exists() and any(s["tag"] == "r0i1" for s in starts(rec)), "trial r0i1 to start",
+                 timeout=300)
+        held = next(s for s in starts(rec) if s["tag"] == "r0i1")
+        worker = int(Path(f"/proc/{held['pid']}/stat").read_text().rsplit(")", 1)[1].split()[1])  # its parent
+        os.kill(worker, signal.SIGKILL)
+        out, err = tuner.communicate(timeout=300)
+    finally:
+        gate.write_text("open")
+        if tuner.poll() is None:
+            tuner.kill()
+            tuner.wait()
+    assert tuner.returncode == 0, err
+    _, trials = read_journal(tmp_path / "out" / "journal.jsonl")
+    by = {t["idx"]: t for t in trials}
+    assert by[0]["status"] == "OK"
+    assert by[1]["status"] == "FAILED" and by[1]["reason"].startswith("Ray task failed ("), by[1]
+    assert not alive(held["pid"], held["argv"][0])  # died with its worker (parent-death signal)
+    grandchild = json.loads((rec / "r0i0-grandchild.json").read_text())["pid"]
+    wait_for(lambda: not alive(grandchild, "grandchild-of-r0i0"), "r0i0's grandchild to be gone", timeout=30)
