@@ -221,16 +221,16 @@ def test_a_trials_grandchild_does_not_outlive_it(tmp_path):
     assert proc.returncode == 0, proc.stderr
     pid = json.loads((rec / "r0i0-grandchild.json").read_text())["pid"]
     # The tuner ended the trial's process group when the trial exited, before it journaled it.
-    wait_for(lambda: not alive(pid, "grandchild-of-r0i0"), "the grandchild to be reaped by init", timeout=30)
-    assert not procs_with("grandchild-of-r0i0")
+    wait_for(lambda: not alive(pid, f"grandchild-of-r0i0-in-{rec}"), "the grandchild to be reaped by init", timeout=30)
+    assert not procs_with(f"grandchild-of-r0i0-in-{rec}")
 
 
 def test_a_double_ctrl_c_cannot_skip_the_kill_and_no_trial_survives(tmp_path):
     setup(tmp_path)
     rec = tmp_path / "rec"
     tuner = start_tuner([*base("out", "--popsize", "2", "--round", "1", "--seed", "1"), "record_dir", rec,
-                         "stubborn_at", "r0i0,r0i1"], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                        text=True)
+                         "stubborn_at", "r0i0,r0i1", "grandchild_at", "r0i1"], tmp_path, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: rec.exists() and len(starts(rec)) == 2, "both (SIGTERM-ignoring) trials to start")
         trials = {s["pid"]: s["argv"][0] for s in starts(rec)}
@@ -247,6 +247,8 @@ def test_a_double_ctrl_c_cannot_skip_the_kill_and_no_trial_survives(tmp_path):
     assert "running trials were stopped" in err and "Traceback" not in err
     for pid, marker in trials.items():  # true: SIGKILL came after the grace period
         assert not alive(pid, marker)
+    grandchild = json.loads((rec / "r0i1-grandchild.json").read_text())["pid"]
+    wait_for(lambda: not alive(grandchild, f"grandchild-of-r0i1-in-{rec}"), "the trial's grandchild to be gone", timeout=30)
     assert not (tmp_path / "out" / ".running.json").exists()
 
 

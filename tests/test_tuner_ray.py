@@ -135,4 +135,4 @@ def test_ray_worker_loss_fails_only_its_trial_and_no_trial_process_or_grandchild
     assert by[1]["status"] == "FAILED" and by[1]["reason"].startswith("Ray task failed ("), by[1]
     assert not alive(held["pid"], held["argv"][0])  # died with its worker (parent-death signal)
     grandchild = json.loads((rec / "r0i0-grandchild.json").read_text())["pid"]
-    wait_for(lambda: not alive(grandchild, "grandchild-of-r0i0"), "r0i0's grandchild to be gone", timeout=30)
+    wait_for(lambda: not alive(grandchild, f"grandchild-of-r0i0-in-{rec}"), "r0i0's grandchild to be gone", timeout=30)

@@ -92,15 +92,16 @@ def main() -> None:
                 if peers_met:
                     break
                 time.sleep(0.02)
-    if tag in args.stubborn_at.split(",") and args.record_dir:
-        while True:  # SIGTERM is noted (handler installed before the start record) and ignored
-            time.sleep(0.05)
     if tag in args.grandchild_at.split(",") and args.record_dir:
         import subprocess
 
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", f"grandchild-of-{tag}"])
+        marker = f"grandchild-of-{tag}-in-{args.record_dir}"  # unique to this test's record dir
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", marker])
         with open(os.path.join(args.record_dir, f"{tag}-grandchild.json"), "w") as f:
             json.dump({"pid": child.pid}, f)
+    if tag in args.stubborn_at.split(",") and args.record_dir:
+        while True:  # SIGTERM is noted (handler installed before the start record) and ignored
+            time.sleep(0.05)
     if args.fail_all is not None:
         print(args.fail_all, file=sys.stderr)
         sys.exit(2)
