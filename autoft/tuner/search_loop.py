@@ -255,10 +255,9 @@ class SearchRun:
         """Run (or resume) the search; returns the exit code (0, or 1 when no trial succeeded)."""
         from autoft.search import make_strategy
 
-        seed = self._resume() if self.cfg.resume else self._create()
-        self.seed = seed
-        strategy = make_strategy(self.cfg.tuning_strategy, self.space.init_point(), self.cfg.popsize, seed)
         cfg = self.cfg
+        seed = self._resume() if cfg.resume else self._create()
+        strategy = make_strategy(cfg.tuning_strategy, self.space.init_point(), cfg.popsize, seed)
         self.live = output.LiveOutputs(self.out, self.space.names, cfg.popsize, space=self.space,
                                        title=f"autofinetune {Path(cfg.script).name}: {cfg.tuning_strategy} / "
                                        f"{cfg.evaluator}")
@@ -266,13 +265,7 @@ class SearchRun:
         if cfg.watcher is not None:
             for rec in self.all_records():
                 cfg.watcher.trial_finished(rec)
-        print("PaddleHub Autofinetune starts.")
-        print(f"{cfg.tuning_strategy} / {cfg.evaluator}: {cfg.rounds} round(s) x {cfg.popsize} trial(s) on "
-              f"{self.backend.describe()}, seed {seed}, output {self.out}")
-        if cfg.evaluator == "populationbased" and any(o.split("=", 1)[0] in ("--epochs", "--model_path")
-                                                       for o in cfg.options):
-            print("note: the trailing epochs / model_path options apply to round 0; warm-started trials get "
-                  "--epochs=1 --model_path <donor> (populationbased) instead")
+        self._banner(seed)
         self.console = Console(cfg.popsize * cfg.rounds, len(self.records))
         stopped_early = ""
         try:
@@ -284,13 +277,7 @@ class SearchRun:
                 this_round = self._run_round(k, points)
                 strategy.tell(points, [reward_of(r) for r in this_round])
         except KeyboardInterrupt:
-            self.console.close()
-            hint = shlex.join(cfg.command) if cfg.command else "the same command with --resume"
-            print(f"\nInterrupted: running trials were stopped; {len(self.records)} finished trial(s) are in "
-                  f"{self.journal_path}.\nContinue with: {hint}", file=sys.stderr)
-            self.live.rewrite(self.all_records())
-            self.live.close()
-            (self.out / RUNNING_NAME).unlink(missing_ok=True)  # every trial of this tuner was ended
+            self._interrupted()
             raise
         except BaseException:
             self.console.close()
@@ -302,6 +289,25 @@ class SearchRun:
         self.console.close()
         print("PaddleHub Autofinetune ends." + (f" ({stopped_early})" if stopped_early else ""))
         return self._finish()
+
+    def _banner(self, seed: int) -> None:
+        cfg = self.cfg
+        print("PaddleHub Autofinetune starts.")
+        print(f"{cfg.tuning_strategy} / {cfg.evaluator}: {cfg.rounds} round(s) x {cfg.popsize} trial(s) on "
+              f"{self.backend.describe()}, seed {seed}, output {self.out}")
+        if cfg.evaluator == "populationbased" and any(o.split("=", 1)[0] in ("--epochs", "--model_path")
+                                                       for o in cfg.options):
+            print("note: the trailing epochs / model_path options apply to round 0; warm-started trials get "
+                  "--epochs=1 --model_path <donor> (populationbased) instead")
+
+    def _interrupted(self) -> None:
+        """Ctrl-C / SIGTERM: the backend has ended every running trial; say how to continue."""
+        self.console.close()
+        print(f"\nInterrupted: running trials were stopped; {len(self.records)} finished trial(s) are in "
+              f"{self.journal_path}.\nContinue with: {self.hint()}", file=sys.stderr)
+        self.live.rewrite(self.all_records())
+        self.live.close()
+        (self.out / RUNNING_NAME).unlink(missing_ok=True)  # no trial of this tuner is left to kill
 
     def close(self) -> None:
         try:
