@@ -18,6 +18,8 @@ _LAZY = {
     "BertModel": "autoft.model",
     "BertForSequenceClassification": "autoft.model",
     "BertTokenizer": "autoft.tokenizer",
+    "Classifier": "autoft.classifier",
+    "Predictions": "autoft.classifier",
 }
 
 __all__ = ["AutoftError", "report_final_result", "report_intermediate_result", "__version__", *_LAZY]

@@ -4,6 +4,10 @@ Everything is written to a uniquely named sibling first (same filesystem), then 
 the target with os.replace, which is atomic on POSIX. Parallel trials and concurrent
 searches may race on the same target: each writer has its own temp name, the last rename wins,
 and no reader ever sees a torn file.
+
+What is put in place gets the modes a plain ``open``/``mkdir`` gives under the process's umask,
+like its siblings: libraries write some files 0600 (safetensors' ``save_file``) and
+``tempfile.mkdtemp`` makes 0700 directories, which would otherwise be published as is.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import uuid
 from pathlib import Path
 from typing import Any, Union
@@ -22,6 +27,47 @@ def temp_sibling(path: PathLike, kind: str = "tmp") -> Path:
     """A unique hidden name beside ``path``: ``.<name>.<kind>-<pid>-<random>``."""
     path = Path(path)
     return path.with_name(f".{path.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: the only portable read is set-and-restore
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: PathLike) -> None:
+    """Give ``path`` and, for a directory, everything under it the modes a new file (0666) or
+    directory (0777) gets under the umask; a file with any execute bit stays executable."""
+    mask = current_umask()
+
+    def fix(p: str, is_dir: bool) -> None:
+        mode = stat.S_IMODE(os.lstat(p).st_mode)
+        base = 0o777 if is_dir or mode & 0o111 else 0o666
+        if mode != base & ~mask:
+            os.chmod(p, base & ~mask)
+
+    path = Path(path)
+    if path.is_symlink():
+        return
+    if not path.is_dir():
+        fix(str(path), False)
+        return
+    fix(str(path), True)
+    for root, dirs, files in os.walk(path):
+        for name in dirs:
+            if not os.path.islink(os.path.join(root, name)):
+                fix(os.path.join(root, name), True)
+        for name in files:
+            if not os.path.islink(os.path.join(root, name)):
+                fix(os.path.join(root, name), False)
 
 
 def write_bytes(path: PathLike, data: bytes, fsync: bool = False) -> Path:
@@ -56,8 +102,10 @@ def write_json(path: PathLike, data: Any) -> Path:
 
 def replace_dir(new: PathLike, target: PathLike) -> Path:
     """Rename the finished directory ``new`` to ``target``; an existing target is moved aside
-    first and deleted only after the rename, so ``target`` is always either old or new."""
+    first and deleted only after the rename, so ``target`` is always either old or new.
+    Modes under ``new`` are set from the umask first (see the module docstring)."""
     new, target = Path(new), Path(target)
+    apply_umask(new)
     if target.exists() or target.is_symlink():
         old = temp_sibling(target, "old")
         os.replace(target, old)

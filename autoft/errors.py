@@ -41,12 +41,31 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], Optional[int]], argv: Opti
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        if exc.name != "paddle":  # a module's own top-level `import paddle` in a Python without Paddle
+            raise
+        if debug:
+            traceback.print_exc()
+        from autoft.runtime import paddle_missing
+
+        print(f"error: {paddle_missing()}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         if debug:
             raise
         print("interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" to every option's help, except where there is nothing to show:
+    a required option, or a None default (the help says what leaving the option unset does)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.required or action.default is None:
+            return action.help or ""
+        return super()._get_help_string(action)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -58,7 +77,7 @@ class ArgumentParser(argparse.ArgumentParser):
     """
 
     def __init__(self, *args, debug_flag: bool = True, **kwargs):
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
         if debug_flag:
             self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,

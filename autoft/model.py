@@ -1,7 +1,7 @@
 """BERT / RoBERTa-wwm-ext encoder and sequence classifier, in one readable file.
 
 Read top to bottom: the config, two small CPU kernels with their own backward (why: see
-``../shared/reference/paddle-cpu.md``), the helpers that pick a compute path, then one
+docs/model.md), the two compute paths (the ops that differ), then one
 ``nn.Layer`` per concept (embeddings, attention, transformer layer, encoder, pooler, model,
 classifier), then the "levels" used by discriminative fine-tuning.
 
@@ -9,24 +9,26 @@ Post-LayerNorm BERT: GELU (exact erf), LayerNorm eps from the config, padding ma
 attention. Parameter names and shapes are the contract in ``docs/design.md`` (Paddle
 orientation, Linear weight = [in, out], Q/K/V fused into one [H, 3H] projection).
 
-Two compute paths give the same numbers (tests pin outputs and gradients):
-* the CPU path (default on CPU): heads split and merged with split/concat instead of
-  reshape+transpose copies, the additive attention mask expanded to the score shape once per
+Two compute paths give the same numbers (tests pin outputs and gradients), one object each
+(``CPU_PATH``, ``NATIVE_PATH``) holding the ops that differ, attention included:
+* the CPU path (default for a model on CPU): heads split and merged with split/concat instead
+  of reshape+transpose copies, the additive attention mask expanded to the score shape once per
   batch, a Linear whose bias gradient is a GEMV, a LayerNorm with its own backward, dropout
   masks from 16-bit integers;
-* the native path (default on GPU): Paddle's own ``F.linear``, ``F.layer_norm`` and
-  ``F.scaled_dot_product_attention`` (fused kernels on GPU).
-``AUTOFT_FAST_CPU=1`` / ``0`` forces the CPU / native path; ``model.fast_cpu = True/False``
-(on a BertModel) does the same for one model and wins over the environment.
+* the native path (default on GPU): Paddle's own ``F.linear``, ``F.layer_norm``, ``F.dropout``
+  and attention kernels.
+A model's path is chosen once, when it is built or moved with ``to()`` (``default_path``:
+where its parameters live; ``AUTOFT_FAST_CPU=1`` / ``0`` forces the CPU / native path), and
+``model.use_path("cpu" | "native")`` changes it for one model.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import os
-import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -54,8 +56,18 @@ PRESETS = {
 }
 
 
+ACTIVATIONS = ("gelu", "gelu_new", "relu")  # what BertLayer implements
+SHAPE_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+
+
 @dataclass
 class BertConfig:
+    """The model's shape and hyperparameters: the one place that states their defaults and checks.
+
+    Every config (ours, Hugging Face's, PaddleNLP's, a PaddleHub module's) becomes one through
+    :meth:`from_dict`; the fields are the BERT config keys those formats share.
+    """
+
     vocab_size: int = 21128
     hidden_size: int = 768
     num_hidden_layers: int = 12
@@ -71,14 +83,18 @@ class BertConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self):
+        for k in (*SHAPE_KEYS, "max_position_embeddings", "type_vocab_size"):
+            value = getattr(self, k)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise AutoftError(f"model config: {k} must be a positive integer, found {value!r}")
         if self.hidden_size % self.num_attention_heads:
             raise AutoftError(
                 f"model config: hidden_size {self.hidden_size} is not divisible by "
                 f"num_attention_heads {self.num_attention_heads}"
             )
-        if self.hidden_act not in ("gelu", "gelu_new", "relu"):
+        if self.hidden_act not in ACTIVATIONS:
             raise AutoftError(
-                f"model config: hidden_act {self.hidden_act!r} not supported (expected gelu or relu)"
+                f"model config: hidden_act {self.hidden_act!r} not supported; expected one of {', '.join(ACTIVATIONS)}"
             )
 
     @classmethod
@@ -92,32 +108,164 @@ class BertConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> BertConfig:
-        """Build from a dict; unknown keys are ignored, missing shape keys are an error."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        required = (
-            "vocab_size",
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "intermediate_size",
-        )
-        missing = [k for k in required if k not in d]
-        if missing:
-            raise AutoftError(f"model config is missing {', '.join(missing)}")
-        kwargs = {}
-        for k, v in d.items():
-            if k in fields:
-                kind = fields[k].type
-                try:
-                    kwargs[k] = (
-                        {"int": int, "float": float, "str": str}[kind](v)
-                        if v is not None
-                        else fields[k].default
-                    )
-                except (TypeError, ValueError) as exc:
-                    raise AutoftError(f"model config: {k}={v!r} is not a valid {kind}") from exc
-        return cls(**kwargs)
+    def from_dict(cls, d: dict, source: Optional[str] = None) -> BertConfig:
+        """Build from a dict of config keys; unknown keys are ignored, a None value takes the default.
+
+        The five shape keys are required. ``source`` (e.g. the file's path) starts every message.
+        """
+        try:
+            missing = [k for k in SHAPE_KEYS if k not in d]
+            if missing:
+                raise AutoftError(
+                    f"model config is missing {', '.join(missing)}; expected the BERT shape keys {', '.join(SHAPE_KEYS)}"
+                )
+            fields = {f.name: f for f in dataclasses.fields(cls)}
+            return cls(**{k: _config_value(k, v, fields[k]) for k, v in d.items() if k in fields})
+        except AutoftError as exc:
+            if source is None:
+                raise
+            raise AutoftError(f"{source}: {exc}") from None
+
+
+def _config_value(key: str, value, field: dataclasses.Field):
+    """``value`` as the field's type (an int given as 1024.0 or "1024" is accepted); None -> default."""
+    if value is None:
+        return field.default
+    kind = {"int": int, "float": float, "str": str}[field.type]
+    try:
+        if kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
+            raise ValueError(value)
+        return int(float(value)) if kind is int else kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise AutoftError(f"model config: {key}={value!r} is not a valid {field.type}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The parameter table: every parameter's name, shape, PaddleHub level, layer and weight decay.
+# levels(), layer_of(), weight-decay groups (optim.py), the shapes foreign weights are checked
+# against (autoft/weights) and the encoder prefix of a classifier checkpoint all read it.
+# ---------------------------------------------------------------------------------------------
+
+ENCODER_PREFIX = "bert."  # where a classifier keeps its encoder's parameters
+
+# One encoder layer's modules, bottom to top (the order of its ops): (name, kind).
+LAYER_MODULES = (
+    ("attention.qkv", "linear"),
+    ("attention.out", "linear"),
+    ("attention_norm", "norm"),
+    ("ffn_in", "linear"),
+    ("ffn_out", "linear"),
+    ("ffn_norm", "norm"),
+)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: ``level`` counts PaddleHub 1.4's op-depth levels from the top (0 = the
+    classifier bias, or the pooler of a bare encoder); ``layer`` is 0 for the embeddings,
+    i + 1 for encoder layer i, L + 1 for pooler and classifier; ``decay``: weight decay
+    applies (not to biases and LayerNorm parameters, as in PaddleHub and BERT)."""
+
+    name: str
+    shape: tuple
+    level: int
+    layer: int
+    decay: bool
+
+
+def param_table(config: BertConfig, num_labels: Optional[int] = None) -> list[ParamSpec]:
+    """Every parameter of ``BertModel(config)`` (``num_labels`` None: names without a prefix)
+    or of a ``BertForSequenceClassification`` with ``num_labels`` classes (encoder under
+    ``bert.``), in ``named_parameters()`` order.
+
+    Levels follow PaddleHub's rule (strategy.get_depth_parameter): an op's depth is 1 + the
+    max depth of the ops producing its inputs; a parameter's depth is the min depth of the
+    ops consuming it; a parameter one depth deeper whose name shares the prefix before the
+    first "." (``pooled_fc.w_0`` / ``pooled_fc.b_0``) joins the shallower level. On PaddleHub
+    1.x's static BERT graph (bottom to top) that gives:
+    - ``word_embedding``, ``pos_embedding``, ``sent_embedding``: three parallel lookups of
+      feeds, one depth, so ONE level;
+    - ``pre_encoder_layer_norm_{scale,bias}`` (one layer_norm op consumes both): a level;
+    - per layer: the q/k/v ``mul`` ops read the same input (one depth; each bias merges with
+      its weight), so ONE level for Q|K|V; then the attention output fc, the post-attention
+      LayerNorm, FFN in, FFN out, post-FFN LayerNorm: six levels per layer;
+    - ``pooled_fc.{w_0,b_0}``: a level;
+    - the classifier ``cls_out_w`` (read by ``mul``) and ``cls_out_b`` (one depth deeper, by
+      ``elementwise_add``) share no "." prefix: TWO levels, the bias on top.
+    So 6L + 5 levels with a classifier (149 for 24 layers), 6L + 3 without: the seed's
+    blocks/factor were tuned on this count.
+    """
+    h, i, n_layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    prefix = "" if num_labels is None else ENCODER_PREFIX
+    weight_shapes = {"attention.qkv": (h, 3 * h), "attention.out": (h, h), "ffn_in": (h, i), "ffn_out": (i, h)}
+
+    def linear(name, w_shape, layer):
+        return [(f"{name}.weight", w_shape, layer, True), (f"{name}.bias", (w_shape[1],), layer, False)]
+
+    def norm(name, layer):
+        return [(f"{name}.weight", (h,), layer, False), (f"{name}.bias", (h,), layer, False)]
+
+    e = f"{prefix}embeddings."
+    bottom_up = [  # one list per level, bottom first: (name, shape, layer, decay)
+        [(e + "word_embeddings.weight", (config.vocab_size, h), 0, True),
+         (e + "position_embeddings.weight", (config.max_position_embeddings, h), 0, True),
+         (e + "token_type_embeddings.weight", (config.type_vocab_size, h), 0, True)],
+        norm(e + "layer_norm", 0),
+    ]
+    for n in range(n_layers):
+        for module, kind in LAYER_MODULES:
+            name = f"{prefix}encoder.layers.{n}.{module}"
+            bottom_up.append(linear(name, weight_shapes[module], n + 1) if kind == "linear" else norm(name, n + 1))
+    bottom_up.append(linear(f"{prefix}pooler.dense", (h, h), n_layers + 1))
+    if num_labels is not None:
+        weight, bias = linear("classifier", (h, num_labels), n_layers + 1)
+        bottom_up += [[weight], [bias]]
+    top = len(bottom_up) - 1
+    return [ParamSpec(name, shape, top - depth, layer, decay)
+            for depth, level in enumerate(bottom_up) for name, shape, layer, decay in level]
+
+
+def levels_of(table: Sequence[ParamSpec]) -> list[list[str]]:
+    """Parameter names per level, TOP FIRST (the order discriminative LR and unfreezing use)."""
+    out: list[list[str]] = [[] for _ in range(1 + max((p.level for p in table), default=-1))]
+    for p in table:
+        out[p.level].append(p.name)
+    return out
+
+
+def split_encoder_state(state: dict) -> tuple[dict, list[str]]:
+    """A classifier checkpoint's state -> (its encoder's state without ``bert.``, the other names)."""
+    encoder = {k[len(ENCODER_PREFIX):]: v for k, v in state.items() if k.startswith(ENCODER_PREFIX)}
+    return encoder, sorted(k for k in state if not k.startswith(ENCODER_PREFIX))
+
+
+def classifier_state(encoder_state: dict, head: dict) -> dict:
+    """An encoder's state and a head ``{"weight", "bias"}`` -> the classifier's state (our names)."""
+    state = {ENCODER_PREFIX + k: v for k, v in encoder_state.items()}
+    state.update({f"classifier.{k}": v for k, v in head.items()})
+    return state
+
+
+class _TableMethods:
+    """levels(), layer_of(), num_parameters() of both model classes, all read from the table."""
+
+    def param_table(self) -> list[ParamSpec]:
+        labels = getattr(self, "labels", None)
+        return param_table(self.config, None if labels is None else len(labels))
+
+    def levels(self) -> list[list[str]]:
+        """Parameter names grouped by PaddleHub 1.4 op-depth level, top first (see param_table)."""
+        return levels_of(self.param_table())
+
+    def layer_of(self, name: str) -> int:
+        """Embeddings 0, encoder layer i -> i + 1, pooler and classifier -> num_hidden_layers + 1."""
+        for p in self.param_table():
+            if p.name == name:
+                return p.layer
+        raise AutoftError(f"layer_of: {name!r} is not a parameter of this model")
+
+    def num_parameters(self) -> int:
+        return sum(math.prod(p.shape) for p in self.param_table())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,16 +365,10 @@ class _LayerNormOwnBackward(PyLayer):
 
 
 # ---------------------------------------------------------------------------------------------
-# Path selection and the ops that differ between paths (attention is in BertAttention).
+# The two compute paths. A model holds one (``BertModel.path``), chosen once when it is built or
+# moved (``default_path``) and changed only by ``use_path``; its layers read it from their own
+# ``path`` attribute, so no forward takes a path flag. Each path writes attention once.
 # ---------------------------------------------------------------------------------------------
-
-
-def fast_cpu_default() -> bool:
-    """The CPU path unless AUTOFT_FAST_CPU=0, or the device is not a CPU (AUTOFT_FAST_CPU=1 forces it)."""
-    env = os.environ.get("AUTOFT_FAST_CPU", "").strip()
-    if env in ("0", "1"):
-        return env == "1"
-    return paddle.device.get_device().startswith("cpu")
 
 
 def _needs_grad(x: paddle.Tensor, layer: nn.Layer) -> bool:
@@ -237,55 +379,221 @@ def _needs_grad(x: paddle.Tensor, layer: nn.Layer) -> bool:
     )
 
 
-def linear(x: paddle.Tensor, layer: nn.Linear, fast: bool) -> paddle.Tensor:
-    if not fast:
-        return F.linear(x, layer.weight, layer.bias)
-    if _needs_grad(x, layer):
-        return _LinearGemvBias.apply(x, layer.weight, layer.bias)
-    return _addmm_linear(x, layer.weight, layer.bias)  # inference: no autograd node needed
+def additive_mask(attention_mask: paddle.Tensor, dtype) -> paddle.Tensor:
+    """[B, S] of 1 (token) / 0 (padding) -> the additive mask [B, 1, 1, S]: 0 / MASK_VALUE."""
+    b, s = attention_mask.shape
+    return ((1.0 - attention_mask.astype(dtype)) * MASK_VALUE).reshape([b, 1, 1, s])
 
 
-def layer_norm(x: paddle.Tensor, layer: nn.LayerNorm, fast: bool) -> paddle.Tensor:
-    if fast and _needs_grad(x, layer):
-        return _LayerNormOwnBackward.apply(x, layer.weight, layer.bias, layer._epsilon)
-    return F.layer_norm(x, x.shape[-1], layer.weight, layer.bias, layer._epsilon)
+class ComputePath:
+    """The ops whose implementation differs between the paths; every other op is shared.
+
+    ``prepare_mask`` turns the additive mask [B, 1, 1, S] into the layout this path's
+    ``attention`` reads, once per batch. ``attention`` maps the fused Q|K|V projection
+    [B, S, 3H] to the context [B, S_q, H] (S_q = 1 with ``first_only``: [CLS] queries only).
+    """
+
+    name = ""
+
+    def linear(self, x: paddle.Tensor, layer: nn.Linear) -> paddle.Tensor:
+        raise NotImplementedError
+
+    def layer_norm(self, x: paddle.Tensor, layer: nn.LayerNorm) -> paddle.Tensor:
+        raise NotImplementedError
+
+    def dropout(self, x: paddle.Tensor, p: float, training: bool) -> paddle.Tensor:
+        raise NotImplementedError
+
+    def prepare_mask(self, additive: paddle.Tensor, num_heads: int) -> paddle.Tensor:
+        raise NotImplementedError
+
+    def attention(self, qkv, mask, num_heads: int, p: float, training: bool, first_only: bool):
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{self.name} compute path>"
 
 
-def dropout(x: paddle.Tensor, p: float, training: bool, fast: bool) -> paddle.Tensor:
-    """Inverted dropout (scale kept outputs by 1/(1-p) in training, identity in eval)."""
-    if not training or p <= 0.0:
-        return x
-    if not fast or p >= 1.0:
-        return F.dropout(x, p, training=True)
-    # Paddle's CPU dropout draws one float per element from a slow generator (~10 ns each, ~10%
-    # of a step); 16-bit integers from randint are ~3x cheaper end to end. The drop probability
-    # is quantised to 1/65536 and the draws still follow paddle.seed.
-    keep = paddle.randint(0, 65536, x.shape, dtype="int32") >= int(round(p * 65536))
-    return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p)))
+class CpuPath(ComputePath):
+    """Paddle's CPU kernels for broadcasting elementwise ops, permuting copies, column sums and
+    LayerNorm's backward are far slower than its GEMMs (docs/model.md); this path avoids them."""
+
+    name = "cpu"
+
+    def linear(self, x, layer):
+        if _needs_grad(x, layer):
+            return _LinearGemvBias.apply(x, layer.weight, layer.bias)
+        return _addmm_linear(x, layer.weight, layer.bias)  # inference: no autograd node needed
+
+    def layer_norm(self, x, layer):
+        if _needs_grad(x, layer):
+            return _LayerNormOwnBackward.apply(x, layer.weight, layer.bias, layer._epsilon)
+        return F.layer_norm(x, x.shape[-1], layer.weight, layer.bias, layer._epsilon)
+
+    def dropout(self, x, p, training):
+        """Inverted dropout (scale kept outputs by 1/(1-p) in training, identity in eval)."""
+        if not training or p <= 0.0:
+            return x
+        if p >= 1.0:
+            return F.dropout(x, p, training=True)
+        # Paddle's CPU dropout draws one float per element from a slow generator (~10 ns each,
+        # ~10% of a step); 16-bit integers from randint are ~3x cheaper end to end. The drop
+        # probability is quantised to 1/65536 and the draws still follow paddle.seed.
+        keep = paddle.randint(0, 65536, x.shape, dtype="int32") >= int(round(p * 65536))
+        return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p)))
+
+    def prepare_mask(self, additive, num_heads):
+        # Expanded to the score shape [heads*B, S, S] (head-major, like the split heads), so
+        # every layer adds two same-shape tensors instead of broadcasting (65x slower on CPU).
+        b, _, _, s = additive.shape
+        return paddle.tile(additive.reshape([1, b, 1, s]), [num_heads, 1, s, 1]).reshape([num_heads * b, s, s])
+
+    def attention(self, qkv, mask, num_heads, p, training, first_only):
+        # Heads stacked along the batch axis ([heads*B, S, D], head-major). Splitting: one
+        # transpose of [B*S, 3*heads, D] rows, whose D-long runs stay contiguous (block copies),
+        # then 3 contiguous splits: 6% faster train steps at 12/768 than 3*heads narrow splits +
+        # concats. (A [B, S, heads, D] -> [B, heads, S, D] permute is the slow one, 79x.)
+        b, s, h3 = qkv.shape
+        n, d = num_heads, h3 // (3 * num_heads)
+        heads = qkv.reshape([b * s, 3 * n, d]).transpose([1, 0, 2])
+        q, k, v = (t.reshape([n * b, s, d]) for t in paddle.split(heads, 3, axis=0))
+        if first_only:
+            q, mask = q[:, :1], mask[:, :1]
+        q = q * (1.0 / math.sqrt(d))
+        scores = paddle.matmul(q, k, transpose_y=True) + mask  # mask already [heads*B, S_q, S]
+        probs = self.dropout(F.softmax(scores, axis=-1), p, training)
+        ctx = paddle.matmul(probs, v)
+        return paddle.concat(paddle.split(ctx, n, axis=0), axis=-1)  # merge: faster than a transpose
 
 
 def _has_sdpa() -> bool:
-    # Paddle >= 3.0 has a math fallback for any device/dtype and an additive float mask;
-    # older versions (2.6) only offer flash attention, so they use the explicit math below.
+    # Paddle >= 3.1 (``backend`` in the signature): SDPA whose selector we have checked (see
+    # flash_applies). Paddle 2.6 / 3.0 always take the explicit math below.
     fn = getattr(F, "scaled_dot_product_attention", None)
     return fn is not None and "backend" in inspect.signature(fn).parameters
 
 
 USE_SDPA = _has_sdpa()
+FLASH_DTYPES = (paddle.float16, paddle.bfloat16)
 
 
-def attention_mask_for(attention_mask: paddle.Tensor, num_heads: int, fast: bool, dtype) -> paddle.Tensor:
-    """Additive mask (0 for tokens, MASK_VALUE for padding) built once per batch.
+@functools.cache
+def _device_capability(device_id: int) -> tuple:
+    return tuple(paddle.device.cuda.get_device_capability(device_id))
 
-    CPU path: expanded to the score shape [heads*B, S, S] (head-major, like the split heads),
-    so every layer adds two same-shape tensors instead of broadcasting (65x slower on CPU).
-    Native path: [B, 1, 1, S], broadcast by the attention kernel.
+
+def gpu_capability(place) -> Optional[tuple]:
+    """(major, minor) of the CUDA GPU holding ``place``, None for any other device."""
+    if not (hasattr(place, "is_gpu_place") and place.is_gpu_place()):
+        return None
+    return _device_capability(place.gpu_device_id())
+
+
+def _flash_enabled() -> bool:
+    """Flash is among the SDPA backends this build and any ``sdpa_kernel`` / ``sdp_kernel``
+    context enable (otherwise the selector falls through to a kernel that rejects our mask)."""
+    try:  # Paddle >= 3.3: one list of enabled backends (a CUDA build without flash omits it)
+        from paddle.nn.attention import sdpa as backends
+
+        return backends.SDPBackend.FLASH_ATTENTION in backends._get_enabled_backends()
+    except (ImportError, AttributeError):
+        pass
+    from paddle.nn.functional import flash_attention  # 3.1 / 3.2: sdp_kernel's module switches
+
+    return getattr(flash_attention, "g_enable_flash", None) is not False
+
+
+def attention_kernel(dtype, sm: Optional[tuple], head_dim: int) -> str:
+    """The native path's attention for queries of ``dtype`` on a GPU of compute capability
+    ``sm`` (None: not a CUDA GPU): "flash" (through SDPA) or "explicit".
+
+    Flash is the one SDPA kernel that reads the [B, 1, 1, S] mask right (it broadcasts heads
+    and query rows): fp16 / bf16 on sm 8.x / 9.0 (its build asserts sm8x or sm90), D a multiple
+    of 8 up to 128. For anything else Paddle's selector would pick a kernel that rejects or
+    misreads that mask (3.3: the memory-efficient kernel wants [B, heads, S_q, S]; 3.1 / 3.2:
+    an inference kernel that reads [B, 1, S_q, S], drops dropout and cuts keys to S_q), so
+    those calls take the explicit path. docs/model.md, "Attention kernels".
     """
-    b, s = attention_mask.shape
-    additive = (1.0 - attention_mask.astype(dtype)) * MASK_VALUE
-    if not fast:
-        return additive.reshape([b, 1, 1, s])
-    return paddle.tile(additive.reshape([1, b, 1, s]), [num_heads, 1, s, 1]).reshape([num_heads * b, s, s])
+    flash = USE_SDPA and dtype in FLASH_DTYPES and sm is not None and sm[0] in (8, 9)
+    return "flash" if flash and head_dim % 8 == 0 and head_dim <= 128 and _flash_enabled() else "explicit"
+
+
+def flash_applies(q: paddle.Tensor) -> bool:
+    """Whether SDPA runs flash attention for queries ``q`` [B, S_q, heads, D] (see attention_kernel)."""
+    if not USE_SDPA or q.dtype not in FLASH_DTYPES:
+        return False
+    return attention_kernel(q.dtype, gpu_capability(q.place), q.shape[-1]) == "flash"
+
+
+def explicit_attention(q, k, v, mask, p: float, training: bool) -> paddle.Tensor:
+    """softmax(q k^T / sqrt(D) + mask) v with dropout on the probabilities; [B, S, heads, D] in and out."""
+    q, k, v = (t.transpose([0, 2, 1, 3]) for t in (q, k, v))
+    scores = paddle.matmul(q, k, transpose_y=True) * (1.0 / math.sqrt(q.shape[-1])) + mask
+    probs = F.dropout(F.softmax(scores, axis=-1), p, training=training)
+    return paddle.matmul(probs, v).transpose([0, 2, 1, 3])
+
+
+class NativePath(ComputePath):
+    """Paddle's own ``F.linear``, ``F.layer_norm``, ``F.dropout`` and attention kernels (fused on GPU)."""
+
+    name = "native"
+
+    def linear(self, x, layer):
+        return F.linear(x, layer.weight, layer.bias)
+
+    def layer_norm(self, x, layer):
+        return F.layer_norm(x, x.shape[-1], layer.weight, layer.bias, layer._epsilon)
+
+    def dropout(self, x, p, training):
+        if not training or p <= 0.0:
+            return x
+        return F.dropout(x, p, training=True)
+
+    def prepare_mask(self, additive, num_heads):
+        return additive  # [B, 1, 1, S], broadcast by the kernel
+
+    def attention(self, qkv, mask, num_heads, p, training, first_only):
+        b, s, h3 = qkv.shape
+        d = h3 // (3 * num_heads)
+        q, k, v = (t.reshape([b, s, num_heads, d]) for t in paddle.split(qkv, 3, axis=-1))
+        if first_only:
+            q = q[:, :1]
+        sq = q.shape[1]
+        p = p if training else 0.0
+        mask = mask if mask.dtype == q.dtype else mask.astype(q.dtype)  # e.g. fp16 under AMP on GPU
+        if flash_applies(q):  # layout [B, S, heads, D]: no transposes needed
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, training=training)
+        else:
+            ctx = explicit_attention(q, k, v, mask, p, training)
+        return ctx.reshape([b, sq, num_heads * d])
+
+
+CPU_PATH = CpuPath()
+NATIVE_PATH = NativePath()
+PATHS = {p.name: p for p in (CPU_PATH, NATIVE_PATH)}
+
+
+def default_path(place=None) -> ComputePath:
+    """The CPU path for parameters on a CPU (``place``; default: Paddle's current device), else the
+    native one (custom PyLayers never run on a GPU). ``AUTOFT_FAST_CPU=1`` / ``0`` forces the
+    CPU / native path."""
+    env = os.environ.get("AUTOFT_FAST_CPU", "").strip()
+    if env in ("0", "1"):
+        return CPU_PATH if env == "1" else NATIVE_PATH
+    if place is None:
+        on_cpu = paddle.device.get_device().startswith("cpu")
+    else:  # a tensor's place (Paddle 2.6's CPUPlace objects lack is_cpu_place)
+        on_cpu = place.is_cpu_place() if hasattr(place, "is_cpu_place") else isinstance(place, paddle.CPUPlace)
+    return CPU_PATH if on_cpu else NATIVE_PATH
+
+
+def resolve_path(path) -> ComputePath:
+    """A ComputePath from itself or its name ("cpu", "native")."""
+    if isinstance(path, ComputePath):
+        return path
+    if path not in PATHS:
+        raise AutoftError(f"compute path {path!r}: expected one of {', '.join(PATHS)}")
+    return PATHS[path]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,7 +615,18 @@ def _init_attrs(config: BertConfig, init: str):
     return paddle.ParamAttr(initializer=w), paddle.ParamAttr(initializer=nn.initializer.Constant(0.0))
 
 
-class BertEmbeddings(nn.Layer):
+def _moves_device(args: tuple, kwargs: dict) -> bool:
+    """Whether a ``Layer.to(device=None, dtype=None, ...)`` call names a device."""
+    return (args[0] if args else kwargs.get("device")) is not None
+
+
+class _OnPath(nn.Layer):
+    """A layer whose ops come from ``self.path``, which ``BertModel.use_path`` sets."""
+
+    path: ComputePath = CPU_PATH  # replaced by BertModel.__init__ before any forward
+
+
+class BertEmbeddings(_OnPath):
     def __init__(self, config: BertConfig, init: str = "normal"):
         super().__init__()
         w, _ = _init_attrs(config, init)
@@ -318,7 +637,7 @@ class BertEmbeddings(nn.Layer):
         self.layer_norm = nn.LayerNorm(h, epsilon=config.layer_norm_eps)
         self.dropout = config.hidden_dropout_prob
 
-    def forward(self, input_ids, token_type_ids, fast: bool):
+    def forward(self, input_ids, token_type_ids):
         b, s = input_ids.shape
         # 0-based BERT positions (what HFL's checkpoints were trained with). Looked up per row,
         # [B, S]: a same-shape add whose gradient is an embedding scatter, where broadcasting
@@ -326,11 +645,11 @@ class BertEmbeddings(nn.Layer):
         position_ids = paddle.arange(s, dtype="int64").expand([b, s])
         x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
         x = x + self.position_embeddings(position_ids)
-        x = layer_norm(x, self.layer_norm, fast)
-        return dropout(x, self.dropout, self.training, fast)
+        x = self.path.layer_norm(x, self.layer_norm)
+        return self.path.dropout(x, self.dropout, self.training)
 
 
-class BertAttention(nn.Layer):
+class BertAttention(_OnPath):
     """Multi-head self-attention with one fused Q|K|V projection."""
 
     def __init__(self, config: BertConfig, init: str = "normal"):
@@ -338,56 +657,19 @@ class BertAttention(nn.Layer):
         w, b = _init_attrs(config, init)
         h = config.hidden_size
         self.num_heads = config.num_attention_heads
-        self.head_dim = h // self.num_heads
         self.qkv = nn.Linear(h, 3 * h, weight_attr=w, bias_attr=b)
         self.out = nn.Linear(h, h, weight_attr=w, bias_attr=b)
         self.dropout = config.attention_probs_dropout_prob
 
-    def forward(self, x, mask, fast: bool, first_only: bool = False):
+    def forward(self, x, mask, first_only: bool = False):
         """[B, S, H] -> [B, S, H]; ``first_only``: queries of the first token only -> [B, 1, H]."""
-        qkv = linear(x, self.qkv, fast)
-        if fast:
-            ctx = self._attend_split(qkv, mask, first_only)
-        else:
-            ctx = self._attend_native(qkv, mask, first_only)
-        return linear(ctx, self.out, fast)
-
-    def _attend_split(self, qkv, mask, first_only):
-        # Heads stacked along the batch axis ([heads*B, S, D], head-major). Splitting: one
-        # transpose of [B*S, 3*heads, D] rows, whose D-long runs stay contiguous (block copies),
-        # then 3 contiguous splits: 6% faster train steps at 12/768 than 3*heads narrow splits +
-        # concats. (A [B, S, heads, D] -> [B, heads, S, D] permute is the slow one, 79x.)
-        n = self.num_heads
-        b, s, _ = qkv.shape
-        heads = qkv.reshape([b * s, 3 * n, self.head_dim]).transpose([1, 0, 2])
-        q, k, v = (t.reshape([n * b, s, self.head_dim]) for t in paddle.split(heads, 3, axis=0))
-        if first_only:
-            q, mask = q[:, :1], mask[:, :1]
-        q = q * (1.0 / math.sqrt(self.head_dim))
-        scores = paddle.matmul(q, k, transpose_y=True) + mask  # mask already [heads*B, S_q, S]
-        probs = dropout(F.softmax(scores, axis=-1), self.dropout, self.training, fast=True)
-        ctx = paddle.matmul(probs, v)
-        return paddle.concat(paddle.split(ctx, n, axis=0), axis=-1)  # merge: faster than a transpose
-
-    def _attend_native(self, qkv, mask, first_only):
-        b, s, _ = qkv.shape
-        q, k, v = (t.reshape([b, s, self.num_heads, self.head_dim]) for t in paddle.split(qkv, 3, axis=-1))
-        if first_only:
-            q = q[:, :1]
-        sq = q.shape[1]
-        p = self.dropout if self.training else 0.0
-        mask = mask if mask.dtype == q.dtype else mask.astype(q.dtype)  # e.g. fp16 under AMP on GPU
-        if USE_SDPA:  # layout [B, S, heads, D]: no transposes needed
-            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, training=self.training)
-        else:
-            q, k, v = (t.transpose([0, 2, 1, 3]) for t in (q, k, v))
-            scores = paddle.matmul(q, k, transpose_y=True) * (1.0 / math.sqrt(self.head_dim)) + mask
-            probs = F.dropout(F.softmax(scores, axis=-1), p, training=self.training)
-            ctx = paddle.matmul(probs, v).transpose([0, 2, 1, 3])
-        return ctx.reshape([b, sq, self.num_heads * self.head_dim])
+        path = self.path
+        qkv = path.linear(x, self.qkv)
+        ctx = path.attention(qkv, mask, self.num_heads, self.dropout, self.training, first_only)
+        return path.linear(ctx, self.out)
 
 
-class BertLayer(nn.Layer):
+class BertLayer(_OnPath):
     """One post-LN transformer layer: attention, add & norm, FFN, add & norm."""
 
     def __init__(self, config: BertConfig, init: str = "normal"):
@@ -402,16 +684,17 @@ class BertLayer(nn.Layer):
         self.dropout = config.hidden_dropout_prob
         self.act = config.hidden_act
 
-    def forward(self, x, mask, fast: bool, first_only: bool = False):
+    def forward(self, x, mask, first_only: bool = False):
         """``first_only``: the output of the first token only, [B, 1, H] (keys/values still all tokens)."""
-        a = dropout(self.attention(x, mask, fast, first_only), self.dropout, self.training, fast)
+        path = self.path
+        a = path.dropout(self.attention(x, mask, first_only), self.dropout, self.training)
         if first_only:
             x = x[:, :1]
-        x = layer_norm(x + a, self.attention_norm, fast)
-        f = linear(x, self.ffn_in, fast)
+        x = path.layer_norm(x + a, self.attention_norm)
+        f = path.linear(x, self.ffn_in)
         f = F.relu(f) if self.act == "relu" else F.gelu(f, approximate=self.act == "gelu_new")
-        f = dropout(linear(f, self.ffn_out, fast), self.dropout, self.training, fast)
-        return layer_norm(x + f, self.ffn_norm, fast)
+        f = path.dropout(path.linear(f, self.ffn_out), self.dropout, self.training)
+        return path.layer_norm(x + f, self.ffn_norm)
 
 
 class BertEncoder(nn.Layer):
@@ -419,14 +702,14 @@ class BertEncoder(nn.Layer):
         super().__init__()
         self.layers = nn.LayerList([BertLayer(config, init) for _ in range(config.num_hidden_layers)])
 
-    def forward(self, x, mask, fast: bool, first_only: bool = False):
+    def forward(self, x, mask, first_only: bool = False):
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            x = layer(x, mask, fast, first_only and i == last)
+            x = layer(x, mask, first_only and i == last)
         return x
 
 
-class BertPooler(nn.Layer):
+class BertPooler(_OnPath):
     """tanh(dense(first token)): the [CLS] summary the classifier reads."""
 
     def __init__(self, config: BertConfig, init: str = "normal"):
@@ -434,27 +717,46 @@ class BertPooler(nn.Layer):
         w, b = _init_attrs(config, init)
         self.dense = nn.Linear(config.hidden_size, config.hidden_size, weight_attr=w, bias_attr=b)
 
-    def forward(self, x, fast: bool):
-        return paddle.tanh(linear(x[:, 0], self.dense, fast))
+    def forward(self, x):
+        return paddle.tanh(self.path.linear(x[:, 0], self.dense))
 
 
-class BertModel(nn.Layer):
+class BertModel(_TableMethods, nn.Layer):
     """The encoder: forward(input_ids, token_type_ids=None, attention_mask=None) -> (sequence, pooled).
 
-    ``attention_mask``: 1 for tokens, 0 for padding (default: all ones). ``init``: "normal"
+    ``attention_mask``: 1 for tokens, 0 for padding (default: 0 where ``input_ids`` hold
+    ``config.pad_token_id``). ``init``: "normal"
     (BERT's initialisation) or "zeros" (constants: cheap when weights are loaded next).
-    ``fast_cpu``: None = AUTOFT_FAST_CPU / device default; True/False forces a compute path.
+    The compute path (``.path``) is chosen here and in ``to()`` by ``default_path``;
+    ``use_path("cpu" | "native")`` forces one.
     """
-
-    prefix = ""
 
     def __init__(self, config: BertConfig, init: str = "normal"):
         super().__init__()
         self.config = config
-        self.fast_cpu: Optional[bool] = None
         self.embeddings = BertEmbeddings(config, init)
         self.encoder = BertEncoder(config, init)
         self.pooler = BertPooler(config, init)
+        self.use_path(default_path(self.embeddings.word_embeddings.weight.place))
+
+    @property
+    def path(self) -> ComputePath:
+        return self.embeddings.path
+
+    def use_path(self, path) -> BertModel:
+        """Run on ``path`` (a ComputePath or "cpu" / "native") from now on; returns the model."""
+        path = resolve_path(path)
+        for layer in self.sublayers(include_self=False):
+            if isinstance(layer, _OnPath):
+                layer.path = path
+        return self
+
+    def to(self, *args, **kwargs):
+        """Paddle's ``Layer.to``; a move to a device (not a dtype change) chooses the path again."""
+        out = super().to(*args, **kwargs)
+        if _moves_device(args, kwargs):
+            self.use_path(default_path(self.embeddings.word_embeddings.weight.place))
+        return out
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, first_token_only: bool = False):
         """-> (sequence_output [B, S, H], pooled [B, H]).
@@ -463,38 +765,26 @@ class BertModel(nn.Layer):
         sequence_output is [B, 1, H]; the pooled output is the same (it reads only that token),
         at ~3/4 less work in the last layer (its FFN, output projection and norms run on one row).
         """
-        fast = self.uses_fast_path()
         if token_type_ids is None:
             token_type_ids = paddle.zeros_like(input_ids)
-        if attention_mask is None:
-            attention_mask = paddle.ones_like(input_ids)
-        x = self.embeddings(input_ids, token_type_ids, fast)
-        mask = attention_mask_for(attention_mask, self.config.num_attention_heads, fast, x.dtype)
-        x = self.encoder(x, mask, fast, first_token_only)
-        return x, self.pooler(x, fast)
+        if attention_mask is None:  # padding is what holds the pad id (a real token never does)
+            attention_mask = (input_ids != self.config.pad_token_id).astype("int64")
+        x = self.embeddings(input_ids, token_type_ids)
+        mask = self.path.prepare_mask(additive_mask(attention_mask, x.dtype), self.config.num_attention_heads)
+        x = self.encoder(x, mask, first_token_only)
+        return x, self.pooler(x)
 
-    def uses_fast_path(self) -> bool:
-        """The compute path this model runs: ``fast_cpu`` if set, else the device default."""
-        return fast_cpu_default() if self.fast_cpu is None else self.fast_cpu
-
-    def levels(self) -> list[list[str]]:
-        return _levels(self.config.num_hidden_layers, self.prefix, classifier=False)
-
-    def layer_of(self, name: str) -> int:
-        return _layer_of(name, self.config.num_hidden_layers)
-
-    def num_parameters(self) -> int:
-        return sum(int(p.size) for p in self.parameters())
+    def uses_cpu_path(self) -> bool:
+        """Whether this model runs the CPU path (custom kernels) rather than the native one."""
+        return self.path is CPU_PATH
 
 
-class BertForSequenceClassification(nn.Layer):
+class BertForSequenceClassification(_TableMethods, nn.Layer):
     """BertModel + dropout + Linear on the pooled output; ``labels`` are the class names in id order.
 
     ``bert``: an existing encoder to use (e.g. from ``load_pretrained``), so that only the new
     head is initialised; its config must equal ``config``.
     """
-
-    prefix = "bert."
 
     def __init__(
         self,
@@ -516,83 +806,20 @@ class BertForSequenceClassification(nn.Layer):
         w, b = _init_attrs(config, init)
         self.classifier = nn.Linear(config.hidden_size, len(self.labels), weight_attr=w, bias_attr=b)
 
+    def use_path(self, path) -> BertForSequenceClassification:
+        """Run on ``path`` ("cpu" / "native"); the head always follows the encoder's path."""
+        self.bert.use_path(path)
+        return self
+
+    def to(self, *args, **kwargs):
+        out = super().to(*args, **kwargs)
+        if _moves_device(args, kwargs):
+            self.bert.use_path(default_path(self.classifier.weight.place))
+        return out
+
     def forward(self, input_ids, token_type_ids=None, attention_mask=None):
         # The head reads only the pooled [CLS] output: the last layer skips the other tokens.
         _, pooled = self.bert(input_ids, token_type_ids, attention_mask, first_token_only=True)
-        fast = self.bert.uses_fast_path()
-        return linear(dropout(pooled, self.dropout, self.training, fast), self.classifier, fast)
+        path = self.bert.path
+        return path.linear(path.dropout(pooled, self.dropout, self.training), self.classifier)
 
-    def levels(self) -> list[list[str]]:
-        return _levels(self.config.num_hidden_layers, self.prefix, classifier=True)
-
-    def layer_of(self, name: str) -> int:
-        return _layer_of(name, self.config.num_hidden_layers)
-
-    def num_parameters(self) -> int:
-        return sum(int(p.size) for p in self.parameters())
-
-
-# ---------------------------------------------------------------------------------------------
-# Levels for discriminative fine-tuning (PaddleHub 1.4, reference/autofinetune.md §8).
-# ---------------------------------------------------------------------------------------------
-
-
-def _levels(num_layers: int, prefix: str, classifier: bool) -> list[list[str]]:
-    """Parameter names grouped by op-graph depth as PaddleHub 1.4 computed it, TOP FIRST.
-
-    PaddleHub's rule (strategy.get_depth_parameter): an op's depth is 1 + the max depth of the
-    ops producing its inputs; a parameter's depth is the min depth of the ops consuming it;
-    then a parameter at the next-deeper depth whose name shares the prefix before the first
-    "." (``pooled_fc.w_0`` / ``pooled_fc.b_0``) is merged into the shallower level.
-    Applied to PaddleHub 1.x's static BERT graph (bottom to top):
-    - ``word_embedding``, ``pos_embedding``, ``sent_embedding`` are read by three parallel
-      lookup ops whose inputs are feeds: all at the same depth, so ONE level (embeddings);
-    - the two adds, then ``pre_encoder_layer_norm_{scale,bias}``: one layer_norm op consumes
-      both, so its own level;
-    - per layer: the q/k/v ``mul`` ops read the same input (one depth; each fc's bias is one
-      depth deeper but shares its weight's prefix, so it merges): ONE level for Q|K|V; then
-      the attention output fc, the post-attention LayerNorm, FFN in, FFN out, post-FFN
-      LayerNorm: six levels per layer;
-    - ``pooled_fc.{w_0,b_0}``: one level;
-    - the classifier head ``cls_out_w`` / ``cls_out_b``: the weight is read by ``mul``, the
-      bias one depth deeper by ``elementwise_add``, and their names share no "." prefix, so
-      1.4 kept them as TWO levels, the bias being the top one. We keep that (the seed's
-      blocks/factor were tuned on this level count: 6L + 5 with a classifier, 6L + 3 without).
-    """
-    out: list[list[str]] = []
-    if classifier:
-        out += [["classifier.bias"], ["classifier.weight"]]
-
-    def wb(name):
-        return [f"{prefix}{name}.weight", f"{prefix}{name}.bias"]
-
-    out.append(wb("pooler.dense"))
-    for i in reversed(range(num_layers)):
-        p = f"encoder.layers.{i}."
-        for part in ("ffn_norm", "ffn_out", "ffn_in", "attention_norm", "attention.out", "attention.qkv"):
-            out.append(wb(p + part))
-    out.append(wb("embeddings.layer_norm"))
-    out.append(
-        [
-            f"{prefix}embeddings.word_embeddings.weight",
-            f"{prefix}embeddings.position_embeddings.weight",
-            f"{prefix}embeddings.token_type_embeddings.weight",
-        ]
-    )
-    return out
-
-
-_LAYER_RE = re.compile(r"^(?:bert\.)?encoder\.layers\.(\d+)\.")
-
-
-def _layer_of(name: str, num_layers: int) -> int:
-    """Embeddings 0, encoder layer i -> i + 1, pooler and classifier -> num_layers + 1."""
-    m = _LAYER_RE.match(name)
-    if m:
-        return int(m.group(1)) + 1
-    bare = name[len("bert.") :] if name.startswith("bert.") else name
-    if bare.startswith("embeddings."):
-        return 0
-    if bare.startswith("pooler.") or name.startswith("classifier."):
-        return num_layers + 1
-    raise AutoftError(f"layer_of: {name!r} is not a parameter of this model")

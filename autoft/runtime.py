@@ -2,17 +2,23 @@
 
 Why: ``import paddle`` pins OpenMP to one thread when OMP_NUM_THREADS is unset, and the
 MKL that Paddle ships picks slow generic kernels on AMD CPUs unless MKL_DEBUG_CPU_TYPE=5
-(../shared/reference/paddle-cpu.md: together ~2x on a BERT step). Settings the user made
-explicitly always win.
+(docs/performance.md: together ~2x on a BERT step). Settings the user made
+explicitly always win. The first ``import paddle`` runs under paddle_import_guard (root logger kept,
+thread banner dropped), and a missing Paddle is one message naming both wheels.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import io
 import logging
 import os
 import sys
 import warnings
 from typing import Optional
+
+from autoft.errors import AutoftError
 
 log = logging.getLogger("autoft")
 
@@ -82,30 +88,122 @@ def setup_process(cpu_slots: Optional[int] = None, environ=None) -> str:
     line = "cpu setup: " + ", ".join(notes)
     if environ is None:
         _done = line
+        _install_import_hook()  # the first `import paddle`, wherever it happens, is guarded
         if "paddle" in sys.modules:
             line += " (paddle was imported before setup: thread count may not apply)"
         log.info(line)
     return line
 
 
-def import_paddle():
-    """``setup_process()`` then ``import paddle``, quietly; applies the thread count.
+PADDLE_MISSING = (
+    "Paddle is not installed in this Python ({python}). Install ONE of its two wheels (both provide the "
+    "`paddle` package, so never both): CPU: `pip install paddlepaddle` (or `pip install -e '.[cpu]'`); "
+    "GPU: `pip install paddlepaddle-gpu==2.6.2` from PyPI (CUDA 12; needs the system's CUDA and cuDNN), or "
+    "Paddle 3.x from Paddle's own index for your CUDA version, e.g. `pip install paddlepaddle-gpu==3.2.0 "
+    "-i https://www.paddlepaddle.org.cn/packages/stable/cu126/` (or `bash scripts/setup.sh --gpu`; docs/gpu.md)."
+)
 
-    Paddle prints a multi-line "OMP_NUM_THREADS set to N, not 1" warning on import whenever
-    more than one thread is asked for; that is our deliberate choice, so it is filtered out.
-    Anything else Paddle prints at import is passed through.
+
+class PaddleNotInstalled(AutoftError, ModuleNotFoundError):
+    """No ``paddle`` package: a user error (one message naming both wheels), and still an ImportError."""
+
+
+def paddle_missing() -> PaddleNotInstalled:
+    """The error for a Python without Paddle (errors.run_cli also turns a bare ``import paddle`` failure into it)."""
+    return PaddleNotInstalled(PADDLE_MISSING.format(python=sys.executable), name="paddle")
+
+
+# The two lines ``import paddle`` prints when OMP_NUM_THREADS > 1 (paddle/base/__init__.py, 2.6 to 3.3).
+# Several threads are our deliberate choice (setup_process), so the banner is noise; nothing else is dropped.
+_THREAD_BANNER = ("WARNING: OMP_NUM_THREADS set to ", "PLEASE USE OMP_NUM_THREADS WISELY.")
+
+
+@contextlib.contextmanager
+def paddle_import_guard():
+    """Around the first ``import paddle``: keep the root logger and drop Paddle's thread banner.
+
+    Why: Paddle 2.6 to 3.2 set the root logger to WARNING and give it a handler at import
+    (paddle/distributed/utils/log_utils.get_logger(name="root")), 3.3 sets it to INFO with a handler;
+    either way the caller's logging setup (level, handlers) is lost and every INFO line of train.py
+    disappears. The root logger's level and handlers are restored exactly as they were before the
+    import. Everything Paddle prints to stderr at import is passed through except the thread banner.
+    """
+    root = logging.getLogger()
+    level, handlers, propagate = root.level, list(root.handlers), root.propagate
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
+        root.propagate = propagate
+        for line in captured.getvalue().splitlines():
+            if not line.startswith(_THREAD_BANNER):
+                print(line, file=sys.stderr)
+
+
+class _GuardedLoader(importlib.abc.Loader):
+    """Paddle's own loader, run under :func:`paddle_import_guard`."""
+
+    def __init__(self, inner: importlib.abc.Loader):
+        self.inner = inner
+
+    def create_module(self, spec):
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        # From here on the module looks like any other: its loader is Paddle's real one.
+        module.__loader__ = module.__spec__.loader = self.inner
+        _remove_import_hook()
+        with paddle_import_guard():
+            self.inner.exec_module(module)
+
+
+class _PaddleImportHook(importlib.abc.MetaPathFinder):
+    """Installed by setup_process(): every ``import paddle`` (e.g. autoft/model.py's) gets the guard.
+
+    Why a hook: modules import Paddle at their top, so the first import can happen anywhere after
+    setup_process(); only the top-level ``paddle`` package is touched, once (the hook leaves when
+    Paddle executes). A probe such as ``importlib.util.find_spec("paddle")`` still gets None when
+    Paddle is missing; the import then fails as usual and run_cli shows PADDLE_MISSING.
+    """
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "paddle":
+            return None
+        for finder in sys.meta_path:
+            if finder is not self and hasattr(finder, "find_spec"):
+                spec = finder.find_spec(fullname, path, target)
+                if spec is not None and spec.loader is not None:
+                    spec.loader = _GuardedLoader(spec.loader)
+                    return spec
+        return None
+
+
+def _install_import_hook() -> None:
+    if "paddle" not in sys.modules and not any(isinstance(f, _PaddleImportHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PaddleImportHook())
+
+
+def _remove_import_hook() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _PaddleImportHook)]
+
+
+def import_paddle():
+    """``setup_process()`` then ``import paddle`` under :func:`paddle_import_guard`; applies the thread count.
+
+    Raises PaddleNotInstalled (an AutoftError) with the install commands when Paddle is missing.
     """
     setup_process()
     if "paddle" not in sys.modules:
-        import contextlib
-        import io
-
-        buf = io.StringIO()
-        with contextlib.redirect_stderr(buf):
-            import paddle  # noqa: F401
-        for line in buf.getvalue().splitlines():
-            if "OMP_NUM_THREADS" not in line and "OpenBlas" not in line:
-                print(line, file=sys.stderr)
+        _install_import_hook()  # also when setup_process() ran before, with paddle then imported and removed
+        try:
+            import paddle  # noqa: F401  (through the hook: guarded)
+        except ModuleNotFoundError as exc:
+            if exc.name != "paddle":
+                raise
+            raise paddle_missing() from None
     import paddle
 
     try:

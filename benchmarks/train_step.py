@@ -130,7 +130,7 @@ def build_autoft(shape, fast: bool, blocks: int = 0):
         num_attention_heads=shape["heads"], intermediate_size=shape["ffn"],
     )
     model = BertForSequenceClassification(cfg, ["0", "1"])
-    model.bert.fast_cpu = fast
+    model.use_path("cpu" if fast else "native")
     groups, _ = param_groups(model, blocks=blocks, factor=1.1)
     opt = paddle.optimizer.AdamW(learning_rate=1e-5, parameters=groups, weight_decay=0.01)
     return _paddle_steps(model, opt, shape)

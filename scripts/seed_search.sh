@@ -11,7 +11,10 @@
 set -euo pipefail
 TASK=${1:?usage: seed_search.sh tnews|lcqmc|xnli|inews}
 cd "$(dirname "$0")/.."
-[ -x .venv/bin/python ] || bash scripts/setup.sh
+if [ ! -x .venv/bin/python ]; then
+  # A GPU machine gets paddlepaddle-gpu (scripts/setup.sh --gpu; docs/gpu.md), never the CPU wheel.
+  if [ -z "${CPU_SLOTS:-}" ] && command -v nvidia-smi >/dev/null; then bash scripts/setup.sh --gpu; else bash scripts/setup.sh; fi
+fi
 . .venv/bin/activate
 GPUS=${GPUS:-0}
 where=(--gpu="$GPUS")

@@ -102,9 +102,9 @@ def test_layer_of_maps_embeddings_layers_and_head():
         m.layer_of("decoder.weight")
 
 
-def _run(m, fast, ids, types, mask, seed=1):
-    """Outputs and all parameter gradients of a loss touching every output."""
-    m.bert.fast_cpu = fast
+def _run(m, path, ids, types, mask, seed=1):
+    """Outputs and all parameter gradients of a loss touching every output, on ``path``."""
+    m.use_path(path)
     m.clear_gradients()
     logits = m(t(ids), t(types), t(mask))
     seq, pooled = m.bert(t(ids), t(types), t(mask))
@@ -121,26 +121,25 @@ def _assert_close(a, b, what):
     assert diff <= 1e-5 * scale, f"{what}: max diff {diff} (scale {scale})"
 
 
-@pytest.mark.parametrize("sdpa,legacy_ln", [(True, True), (False, False)])
-def test_cpu_fast_path_matches_native_outputs_and_gradients(monkeypatch, sdpa, legacy_ln):
-    # Second case: Paddle without scaled_dot_product_attention / the legacy layer_norm op.
-    monkeypatch.setattr(M, "USE_SDPA", sdpa and M.USE_SDPA)
+@pytest.mark.parametrize("legacy_ln", [True, False])
+def test_cpu_path_matches_native_outputs_and_gradients(monkeypatch, legacy_ln):
+    # Second case: Paddle without the legacy layer_norm op (the CPU path's LayerNorm falls back).
     if not legacy_ln:
         monkeypatch.setattr(M, "_legacy_ops", None)
     paddle.seed(3)
     m = BertForSequenceClassification(tiny_config(num_hidden_layers=2, hidden_size=32), ["a", "b", "c"])
     m.eval()  # dropout off: both paths must agree to float rounding
     ids, types, mask = batch(vocab=60)
-    out_fast, g_fast = _run(m, True, ids, types, mask)
-    out_nat, g_nat = _run(m, False, ids, types, mask)
-    for a, b, name in zip(out_fast, out_nat, ["logits", "sequence", "pooled"]):
+    out_cpu, g_cpu = _run(m, "cpu", ids, types, mask)
+    out_nat, g_nat = _run(m, "native", ids, types, mask)
+    for a, b, name in zip(out_cpu, out_nat, ["logits", "sequence", "pooled"]):
         _assert_close(a, b, name)
-    assert set(g_fast) == set(g_nat)
+    assert set(g_cpu) == set(g_nat)
     for n in g_nat:
-        assert g_fast[n] is not None and g_nat[n] is not None, n
-        _assert_close(g_fast[n], g_nat[n], n)
+        assert g_cpu[n] is not None and g_nat[n] is not None, n
+        _assert_close(g_cpu[n], g_nat[n], n)
     # Gradients are non-trivial (a test that cannot fail would pass with all zeros).
-    assert np.abs(g_fast["bert.encoder.layers.0.attention.qkv.weight"]).max() > 1e-4
+    assert np.abs(g_cpu["bert.encoder.layers.0.attention.qkv.weight"]).max() > 1e-4
 
 
 @pytest.mark.parametrize("which", ["bottom", "middle"])
@@ -156,21 +155,21 @@ def test_frozen_parameters_get_no_gradient_on_both_paths(which):
     for n in frozen:
         params[n].stop_gradient = True
     ids, types, mask = batch()
-    _, g_fast = _run(m, True, ids, types, mask)
-    _, g_nat = _run(m, False, ids, types, mask)
+    _, g_cpu = _run(m, "cpu", ids, types, mask)
+    _, g_nat = _run(m, "native", ids, types, mask)
     for n in params:
         if n in frozen:
-            assert g_fast[n] is None and g_nat[n] is None, n
+            assert g_cpu[n] is None and g_nat[n] is None, n
         else:
-            _assert_close(g_fast[n], g_nat[n], n)
+            _assert_close(g_cpu[n], g_nat[n], n)
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_padding_is_masked_out_of_attention(fast):
+@pytest.mark.parametrize("path", ["cpu", "native"])
+def test_padding_is_masked_out_of_attention(path):
     paddle.seed(5)
     m = BertModel(tiny_config())
     m.eval()
-    m.fast_cpu = fast
+    m.use_path(path)
     ids, types, mask = batch()
     seq1, pooled1 = m(t(ids), t(types), t(mask))
     ids2 = ids.copy()
@@ -188,21 +187,45 @@ def test_default_mask_and_token_types():
     paddle.seed(6)
     m = BertModel(tiny_config())
     m.eval()
-    ids, _, _ = batch()
+    ids, _, mask = batch()  # padded slots hold the pad id 0
     a, pa = m(t(ids))
-    b, pb = m(t(ids), t(np.zeros_like(ids)), t(np.ones_like(ids)))
+    b, pb = m(t(ids), t(np.zeros_like(ids)), t(mask))
     np.testing.assert_array_equal(a.numpy(), b.numpy())
     np.testing.assert_array_equal(pa.numpy(), pb.numpy())
     assert a.shape == [3, 9, 16] and pa.shape == [3, 16]
+    m59 = BertModel(tiny_config(pad_token_id=59))  # the mask follows the config's pad id
+    m59.eval()
+    ids59 = np.where(mask == 1, np.minimum(ids, 58), 59)
+    np.testing.assert_array_equal(m59(t(ids59))[1].numpy(), m59(t(ids59), attention_mask=t(mask))[1].numpy())
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_dropout_active_in_train_and_off_in_eval(fast):
+@pytest.mark.parametrize("path", ["cpu", "native"])
+def test_a_sentence_gets_the_same_logits_alone_and_padded_in_a_batch_without_a_mask(path):
+    # Issue 12: a zero-padded batch without attention_mask used to shift short sentences' logits.
+    paddle.seed(14)
+    m = BertForSequenceClassification(tiny_config(), ["neg", "pos"]).use_path(path)
+    m.eval()
+    m.classifier.weight.set_value(m.classifier.weight * 1000.0)  # logits of order 1, not 1e-3
+    rng = np.random.RandomState(3)
+    short = [2, *rng.randint(4, 60, 3), 3]  # [CLS] 3 tokens [SEP]
+    padded = np.zeros((3, 9), dtype="int64")
+    padded[0, :5] = short
+    padded[1] = [2, *rng.randint(4, 60, 7), 3]
+    padded[2, :7] = [2, *rng.randint(4, 60, 5), 3]
+    alone = m(t(np.array([short], dtype="int64"))).numpy()[0]
+    in_batch = m(t(padded)).numpy()
+    _assert_close(in_batch[0], alone, "logits alone vs padded")
+    ones = m(t(padded), attention_mask=t(np.ones_like(padded))).numpy()[0]
+    assert np.abs(alone).max() > 0.3 and np.abs(ones - alone).max() > 1e-2  # attending to padding shifts them
+
+
+@pytest.mark.parametrize("path", ["cpu", "native"])
+def test_dropout_active_in_train_and_off_in_eval(path):
     paddle.seed(7)
     m = BertForSequenceClassification(
         tiny_config(hidden_dropout_prob=0.3, attention_probs_dropout_prob=0.3), ["a", "b"]
     )
-    m.bert.fast_cpu = fast
+    m.use_path(path)
     ids, types, mask = batch()
     m.eval()
     e1, e2 = (m(t(ids), t(types), t(mask)).numpy() for _ in range(2))
@@ -299,21 +322,39 @@ def test_zeros_init_is_constant_and_cheap_to_overwrite():
         BertModel(tiny_config(), init="xavier")
 
 
-def test_fast_path_env_switch(monkeypatch):
+def test_path_is_chosen_once_from_the_placement_and_the_environment(monkeypatch):
     monkeypatch.setenv("AUTOFT_FAST_CPU", "0")
-    assert M.fast_cpu_default() is False
+    assert M.default_path() is M.NATIVE_PATH
+    assert BertModel(tiny_config()).path is M.NATIVE_PATH
     monkeypatch.setenv("AUTOFT_FAST_CPU", "1")
-    assert M.fast_cpu_default() is True
+    assert M.default_path() is M.CPU_PATH
     monkeypatch.delenv("AUTOFT_FAST_CPU")
-    assert M.fast_cpu_default() is paddle.device.get_device().startswith("cpu")
+    assert M.default_path(paddle.CPUPlace()) is M.CPU_PATH
+    m = BertForSequenceClassification(tiny_config(), ["a", "b"])
+    assert m.bert.path is M.CPU_PATH and m.bert.uses_cpu_path()  # parameters on this CPU
+    # One call switches every layer; the environment read at construction no longer matters.
+    m.use_path("native")
+    layers = [x for x in m.sublayers() if isinstance(x, M._OnPath)]
+    assert len(layers) == 1 + 2 * 2 + 1 and all(x.path is M.NATIVE_PATH for x in layers)
+    monkeypatch.setenv("AUTOFT_FAST_CPU", "1")
+    assert m.bert.path is M.NATIVE_PATH
+    monkeypatch.delenv("AUTOFT_FAST_CPU")
+    m.to(dtype="float32")  # not a move: the forced path stays
+    assert all(x.path is M.NATIVE_PATH for x in layers)
+    m.to(device="cpu")  # placement chooses again
+    assert all(x.path is M.CPU_PATH for x in layers)
+    m.bert.use_path("native").to("cpu")
+    assert m.bert.path is M.CPU_PATH
+    with pytest.raises(AutoftError, match="compute path 'fast': expected one of cpu, native"):
+        m.use_path("fast")
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_no_grad_inference_matches_the_autograd_forward(fast):
+@pytest.mark.parametrize("path", ["cpu", "native"])
+def test_no_grad_inference_matches_the_autograd_forward(path):
     paddle.seed(11)
     m = BertForSequenceClassification(tiny_config(), ["a", "b"])
     m.eval()
-    m.bert.fast_cpu = fast
+    m.use_path(path)
     ids, types, mask = batch()
     with_graph = m(t(ids), t(types), t(mask))
     assert not with_graph.stop_gradient
@@ -325,18 +366,18 @@ def test_no_grad_inference_matches_the_autograd_forward(fast):
 def test_cpu_dropout_keeps_rate_scale_and_seed():
     x = paddle.ones([400_000])
     paddle.seed(12)
-    y = M.dropout(x, 0.1, training=True, fast=True).numpy()
+    y = M.CPU_PATH.dropout(x, 0.1, True).numpy()
     assert abs(float((y == 0).mean()) - 0.1) < 0.003
     np.testing.assert_allclose(y[y != 0], 1 / 0.9, rtol=1e-6)
     assert abs(float(y.mean()) - 1.0) < 0.01
     paddle.seed(12)
-    np.testing.assert_array_equal(M.dropout(x, 0.1, training=True, fast=True).numpy(), y)
-    assert M.dropout(x, 0.1, training=False, fast=True) is x
-    assert float(M.dropout(x, 1.0, training=True, fast=True).abs().max()) == 0.0
+    np.testing.assert_array_equal(M.CPU_PATH.dropout(x, 0.1, True).numpy(), y)
+    assert M.CPU_PATH.dropout(x, 0.1, False) is x
+    assert float(M.CPU_PATH.dropout(x, 1.0, True).abs().max()) == 0.0
     # The gradient flows through the kept elements only, scaled like the forward.
     xv = paddle.ones([1000])
     xv.stop_gradient = False
-    out = M.dropout(xv, 0.3, training=True, fast=True)
+    out = M.CPU_PATH.dropout(xv, 0.3, True)
     out.sum().backward()
     np.testing.assert_array_equal(xv.grad.numpy(), out.numpy())
 
@@ -355,14 +396,14 @@ def test_classifier_around_an_existing_encoder_initialises_only_the_head():
         BertForSequenceClassification(tiny_config(hidden_size=32), ["a"], bert=enc)
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_first_token_only_gives_the_full_models_pooled_output_and_gradients(fast):
+@pytest.mark.parametrize("path", ["cpu", "native"])
+def test_first_token_only_gives_the_full_models_pooled_output_and_gradients(path):
     # The classifier computes its last layer for [CLS] only; the pooled output, the logits and
     # every gradient must equal those of the full computation.
     paddle.seed(5)
     m = BertForSequenceClassification(tiny_config(num_hidden_layers=2, hidden_size=32), ["a", "b", "c"])
     m.eval()
-    m.bert.fast_cpu = fast
+    m.use_path(path)
     ids, types, mask = (t(a) for a in batch(seed=2))
     results = []
     for first_only in (False, True):

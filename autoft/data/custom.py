@@ -11,9 +11,18 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
-from autoft.data.tasks import SPLITS, Example, Task, _json_object, iter_lines
+from autoft.data.tasks import (
+    SPLITS,
+    Example,
+    MissingDataError,
+    Task,
+    _json_object,
+    empty_split_error,
+    iter_lines,
+    reads_as_header,
+)
 from autoft.errors import AutoftError, where
 
 _COLUMNS = {"label", "id", "text_a", "text_b"}
@@ -31,8 +40,9 @@ class CustomTask(Task):
         super().__init__(data_dir)
         self.name = name
         self._labels: Optional[List[str]] = None
+        self._labels_source: Optional[str] = None  # set by adopt_labels
         if not any((self.data_dir / self.file_name(s)).is_file() for s in SPLITS):
-            raise AutoftError(self.missing_message(SPLITS))
+            raise MissingDataError(self.missing_message(SPLITS))
 
     def file_name(self, split: str) -> str:
         for ext in _EXTENSIONS:
@@ -43,6 +53,9 @@ class CustomTask(Task):
     def expected_files(self) -> List[str]:
         return [self.file_name(s) for s in SPLITS]
 
+    def header_expected(self, path: Path, split: str) -> Optional[bool]:
+        return None  # a header is optional here: neither case is a quirk
+
     def missing_message(self, splits) -> str:
         return super().missing_message(splits).replace(" (", " (or .jsonl instead of .tsv; ", 1)
 
@@ -51,22 +64,54 @@ class CustomTask(Task):
     def labels(self) -> List[str]:  # type: ignore[override]
         """labels.txt order if present, else the order labels first appear in train."""
         if self._labels is None:
-            labels_file = self.data_dir / "labels.txt"
-            if labels_file.is_file():
-                labels: List[str] = []
-                for number, line in iter_lines(labels_file, Counter()):
-                    label = line.strip()
-                    if label in labels:
-                        raise AutoftError(f"{where(labels_file, number)}: expected each label once, found {label!r} again")
-                    labels.append(label)
-                if not labels:
-                    raise AutoftError(f"{labels_file}: expected one label per line, found none")
-                self._labels = labels
-            else:
-                self._labels = []  # filled by reading train below
-                train = self._read(self.source_file("train"), "train", Counter(), collect=True)
-                self._labels = list(dict.fromkeys(e.label for e in train))
+            self._labels = self._labels_file() or self._labels_of_train()
         return self._labels
+
+    def adopt_labels(self, labels: Sequence[str], source: str) -> None:
+        """Use ``labels`` (a checkpoint's, named by ``source``) instead of reading train, so that
+        predicting needs only the file predicted. A labels.txt that disagrees is an error."""
+        listed = self._labels_file()
+        if listed is not None and listed != list(labels):
+            raise AutoftError(
+                f"{self.data_dir / 'labels.txt'}: the labels {listed} differ from {source}'s {list(labels)} "
+                "(same strings, same order)"
+            )
+        self._labels = list(labels)
+        self._labels_source = source
+
+    def check_label(self, label: str, path: Path, line: int) -> str:
+        if label not in self._label_set and self._labels_source:
+            raise AutoftError(
+                f"{where(path, line)}: expected a label in {{{', '.join(self.labels)}}} (the labels of "
+                f"{self._labels_source}), found {label!r}"
+            )
+        return super().check_label(label, path, line)
+
+    def _labels_file(self) -> Optional[List[str]]:
+        labels_file = self.data_dir / "labels.txt"
+        if not labels_file.is_file():
+            return None
+        labels: List[str] = []
+        for number, line in iter_lines(labels_file, Counter()):
+            label = line.strip()
+            if label in labels:
+                raise AutoftError(f"{where(labels_file, number)}: expected each label once, found {label!r} again")
+            labels.append(label)
+        if not labels:
+            raise AutoftError(f"{labels_file}: expected one label per line, found none")
+        return labels
+
+    def _labels_of_train(self) -> List[str]:
+        path = self.source_file("train")
+        self._labels = []  # _read with collect=True checks no label against this
+        train = self._read(path, "train", Counter(), collect=True)
+        if train and reads_as_header([train[0].label or "", train[0].text_a, train[0].text_b or ""]):
+            # Line 1 reads as column names; a label seen nowhere else is its header, not a label.
+            if all(e.label != train[0].label for e in train[1:]):
+                train = train[1:]
+        if not train:
+            raise empty_split_error(path, "train")
+        return list(dict.fromkeys(e.label for e in train))
 
     @property
     def _label_set(self) -> set:
@@ -95,57 +140,57 @@ class CustomTask(Task):
         return value.strip()
 
     def _read_tsv(self, path: Path, split: str, quirks: Counter, collect: bool) -> List[Example]:
-        out: List[Example] = []
-        columns: Optional[List[str]] = None
-        for number, line in iter_lines(path, quirks):
+        columns: List[str] = []  # from a header naming them, else fixed by the first example
+
+        def parse(line: str, number: int, quirks: Counter, index: int) -> Optional[Example]:
             fields = line.split("\t")
-            if columns is None:
+            if not columns:
                 names = [f.strip().lower() for f in fields]
                 if set(names) <= _COLUMNS and "text_a" in names and len(set(names)) == len(names):
-                    columns = names
-                    if split != "test" and "label" not in columns:
+                    if split != "test" and "label" not in names:
                         raise AutoftError(f"{where(path, number)}: expected a label column in the {split} header, found {line!r}")
-                    continue
+                    columns.extend(names)
+                    return None
                 if len(fields) not in (2, 3):
                     raise AutoftError(
                         f"{where(path, number)}: expected 2 or 3 TAB-separated fields (label TAB text_a [TAB text_b]), "
                         f"found {len(fields)}: {line[:80]!r}"
                     )
-                columns = ["label", "text_a", "text_b"][: len(fields)]
-            if len(fields) != len(columns):
+            names = columns or ["label", "text_a", "text_b"][: len(fields)]
+            if len(fields) != len(names):
                 raise AutoftError(
-                    f"{where(path, number)}: expected {len(columns)} TAB-separated fields ({' TAB '.join(columns)}), "
+                    f"{where(path, number)}: expected {len(names)} TAB-separated fields ({' TAB '.join(names)}), "
                     f"found {len(fields)}: {line[:80]!r}"
                 )
-            if '"' in line:
-                quirks['lines with " characters (kept as text)'] += 1
-            row = dict(zip(columns, fields))
+            row = dict(zip(names, fields))
             label = self._label(row.get("label"), path, number, collect)
             text_a = self._required_text(row["text_a"], path, number, "text_a")
             text_b = self._required_text(row["text_b"], path, number, "text_b") if "text_b" in row else None
-            guid = row["id"].strip() if "id" in row else str(len(out))
-            out.append(Example(guid, text_a, text_b, label))
-        return out
+            columns[:] = names
+            if '"' in line:
+                quirks['lines with " characters (kept as text)'] += 1
+            return Example(row["id"].strip() if "id" in row else str(index), text_a, text_b, label)
+
+        return self._read_lines(path, split, quirks, parse, "\t")
 
     def _read_jsonl(self, path: Path, split: str, quirks: Counter, collect: bool) -> List[Example]:
-        out: List[Example] = []
-        has_b: Optional[bool] = None
-        for number, line in iter_lines(path, quirks):
+        has_b: List[bool] = []  # whether lines carry "sentence2", fixed by the first example
+
+        def parse(line: str, number: int, quirks: Counter, index: int) -> Example:
             obj = _json_object(line, path, number)
             text_a = self._required_text(obj.get("sentence"), path, number, '"sentence" string')
             text_b = None
             if "sentence2" in obj:
                 text_b = self._required_text(obj.get("sentence2"), path, number, '"sentence2" string')
-            if has_b is None:
-                has_b = text_b is not None
-            elif has_b != (text_b is not None):
+            if has_b and has_b[0] != (text_b is not None):
                 raise AutoftError(
-                    f"{where(path, number)}: expected {'a' if has_b else 'no'} \"sentence2\" like the first line, "
-                    f"found {'none' if has_b else 'one'}"
+                    f"{where(path, number)}: expected {'a' if has_b[0] else 'no'} \"sentence2\" like the first line, "
+                    f"found {'none' if has_b[0] else 'one'}"
                 )
             if "label" not in obj and split != "test":
                 raise AutoftError(f"{where(path, number)}: expected a \"label\" key in the {split} split, found keys {sorted(obj)}")
             label = self._label(obj.get("label"), path, number, collect)
-            guid = obj.get("id", len(out))
-            out.append(Example(str(guid), text_a, text_b, label))
-        return out
+            has_b[:] = [text_b is not None]
+            return Example(str(obj.get("id", index)), text_a, text_b, label)
+
+        return self._read_lines(path, split, quirks, parse, "\t")

@@ -1,22 +1,24 @@
 """Readers for the four ChineseGLUE tasks in the layouts users actually hold.
 
-File names, columns, label orders and quirks follow ../shared/reference/datasets.md (PaddleHub
-1.4's readers and CLUE's published layouts). Label lists are in PaddleHub's order because the
+File names, columns, header lines, label orders and quirks are PaddleHub 1.4's readers' and
+CLUE's published layouts (docs/data.md). Label lists are in PaddleHub's order because the
 label ids of old checkpoints depend on it. Nothing is downloaded: users bring the files.
 
 Known quirks of real files (UTF-8 BOM, Windows line ends, blank/trailing lines, TNEWS lines
 without keywords, stray quote characters, a few empty texts) are tolerated and counted; each
 split read logs ONE summary line. Anything else malformed raises AutoftError naming file:line.
+Line 1 follows each task's header rule (``Task.header_expected``, ``Task._first_line``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from autoft.errors import AutoftError, where
 from autoft.paths import data_home
@@ -24,7 +26,7 @@ from autoft.paths import data_home
 log = logging.getLogger("autoft.data")
 
 # Bump when a reader's output for the same file changes: it is part of the feature-cache key.
-READER_VERSION = 1
+READER_VERSION = 2  # 2: header lines by PaddleHub 1.4's per-task rule (XNLI's `hypo`)
 SPLITS = ("train", "dev", "test")
 TASKS = {"tnews", "lcqmc", "xnli", "inews", "custom", "demo"}
 
@@ -46,10 +48,20 @@ TNEWS_LABEL_DESC = {
     "115": "news_agriculture",
     "116": "news_game",
 }
+# Column names seen in real header lines: PaddleHub's LCQMC (text_a text_b label), XNLI zh
+# (premise hypo label: "hypo", not "hypothesis"), INEWS train (label id title content).
 _HEADER_WORDS = {
     "label", "labels", "id", "qid", "guid", "text_a", "text_b", "text", "sentence", "sentence1", "sentence2",
-    "premise", "hypothesis", "query", "query1", "query2", "title", "content",
+    "premise", "hypothesis", "hypo", "query", "query1", "query2", "question", "question1", "question2",
+    "title", "content", "keywords", "news_id", "label_code", "label_name", "label_desc", "is_duplicate",
+    "标签", "类别", "文本", "句子", "句子1", "句子2", "标题", "内容",
 }  # fmt: skip
+# Any other header: every field a short ASCII identifier (real texts in these sets are Chinese).
+_COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+
+
+class MissingDataError(AutoftError):
+    """A task's data files (or their directory) are not there: `autoft data check` exits 1."""
 
 
 @dataclass(frozen=True)
@@ -66,13 +78,14 @@ def _format_quirks(quirks: Counter) -> str:
     return ", ".join(f"{n} {what}" for what, n in sorted(quirks.items()))
 
 
-def iter_lines(path: Path, quirks: Counter) -> Iterator[Tuple[int, str]]:
+def iter_lines(path: Path, quirks: Counter, data: Optional[bytes] = None) -> Iterator[Tuple[int, str]]:
     """(1-based line number, line without its end) for each non-blank line of a UTF-8 file.
 
     Splits on ``\\n`` only (``str.splitlines`` would also split on characters that occur
     inside real texts). BOM, CR line ends and blank lines are counted in ``quirks``.
+    ``data``: the bytes to read instead of the file (stdin); ``path`` then only names them.
     """
-    raw = path.read_bytes()
+    raw = path.read_bytes() if data is None else data
     if raw.startswith(b"\xef\xbb\xbf"):
         quirks["UTF-8 BOM"] += 1
         raw = raw[3:]
@@ -97,8 +110,25 @@ def iter_lines(path: Path, quirks: Counter) -> Iterator[Tuple[int, str]]:
 
 
 def looks_like_header(fields: Sequence[str]) -> bool:
-    """True when every field is a column name such as ``text_a``, ``label``, ``premise``."""
+    """True when every field is a known column name such as ``text_a``, ``label``, ``hypo``."""
     return all(f.strip().lower() in _HEADER_WORDS for f in fields)
+
+
+def reads_as_header(fields: Sequence[str]) -> bool:
+    """True when every field could be a column name: a known one or a short ASCII identifier."""
+    return all(f.strip().lower() in _HEADER_WORDS or _COLUMN_NAME.fullmatch(f.strip()) for f in fields)
+
+
+def empty_split_error(path: Path, split: str) -> AutoftError:
+    """The one message for a split file without examples, wherever the split is read."""
+    return AutoftError(f"{path}: the {split} split is empty: expected at least one example, found none")
+
+
+# parse(line, line number, quirks, index of the example) -> the Example, or None for a line that
+# is not one (a custom header naming its columns); raises AutoftError.
+LineParser = Callable[[str, int, Counter, int], Optional[Example]]
+HEADER_SKIPPED = "header lines skipped (line 1)"
+HEADER_ABSENT = "files without their header line (line 1 read as data)"
 
 
 class Task:
@@ -127,7 +157,7 @@ class Task:
             raise AutoftError(f"split: expected one of {', '.join(SPLITS)}, found {split!r}")
         path = self.data_dir / self.file_name(split)
         if not path.is_file():
-            raise AutoftError(self.missing_message([split]))
+            raise MissingDataError(self.missing_message([split]))
         return path
 
     def missing_message(self, splits: Sequence[str]) -> str:
@@ -162,9 +192,60 @@ class Task:
     def _read(self, path: Path, split: str, quirks: Counter) -> List[Example]:
         raise NotImplementedError
 
+    def header_expected(self, path: Path, split: str) -> Optional[bool]:
+        """PaddleHub 1.4's rule: does line 1 of this split's file hold column names?
+        None: either way (custom data), so neither case is a quirk."""
+        return False
+
+    def _read_lines(self, path: Path, split: str, quirks: Counter, parse: LineParser, sep: str) -> List[Example]:
+        """Every line through ``parse``, line 1 through the header rule of :meth:`_first_line`."""
+        out: List[Example] = []
+        first = True
+        for number, line in iter_lines(path, quirks):
+            if first:
+                first = False
+                example = self._first_line(path, split, quirks, parse, line.split(sep), line, number)
+                if example is not None:
+                    out.append(example)
+                continue
+            example = parse(line, number, quirks, len(out))
+            if example is not None:
+                out.append(example)
+        return out
+
+    def _first_line(
+        self, path: Path, split: str, quirks: Counter, parse: LineParser, fields: List[str], line: str, number: int
+    ) -> Optional[Example]:
+        """Line 1: a header is skipped, whether the task's files have one there or not.
+
+        A header is a line of known column names, or a line that fails as an example and reads
+        as column names (never an error). A header where the task has none, or data where it
+        has one, is counted as a quirk: nothing is lost either way.
+        """
+        scratch: Counter = Counter()
+        try:
+            example = parse(line, number, scratch, 0)
+        except AutoftError:
+            if not reads_as_header(fields):
+                raise
+            example, header = None, True
+        else:
+            if example is None:  # a header the reader itself used (custom column names)
+                return None
+            header = looks_like_header(fields)
+        expected = self.header_expected(path, split)
+        if header:
+            if expected is False:
+                quirks[HEADER_SKIPPED] += 1
+            return None
+        quirks.update(scratch)
+        if expected:
+            quirks[HEADER_ABSENT] += 1
+        return example
+
     def _check_labels(self, examples: List[Example], path: Path, split: str) -> None:
         if not examples:
-            raise AutoftError(f"{path}: expected at least one example in the {split} split, found none")
+            raise empty_split_error(path, split)
         labeled = [e.label is not None for e in examples]
         if split != "test" and not all(labeled):
             raise AutoftError(f"{path}: expected a label on every {split} example, found {labeled.count(False)} without")
@@ -257,28 +338,30 @@ class TNews(Task):
         return TNEWS_LABEL_DESC.get(label)
 
     def _read(self, path: Path, split: str, quirks: Counter) -> List[Example]:
-        return self._read_clue(path, quirks) if self.layout == "clue" else self._read_2019(path, quirks)
+        if self.layout == "clue":
+            return self._read_lines(path, split, quirks, self._parse_clue(path), "\t")
+        return self._read_lines(path, split, quirks, self._parse_2019(path), "_!_")
 
-    def _read_2019(self, path: Path, quirks: Counter) -> List[Example]:
-        out = []
+    def _parse_2019(self, path: Path) -> LineParser:
         what = "news_id _!_ label_code _!_ label_name _!_ title _!_ keywords"
-        for number, line in iter_lines(path, quirks):
+
+        def parse(line: str, number: int, quirks: Counter, index: int) -> Example:
             fields = line.split("_!_", 4)
             if len(fields) < 4:
                 raise AutoftError(
                     f"{where(path, number)}: expected 5 '_!_'-separated fields ({what}), found {len(fields)}: {line[:80]!r}"
                 )
+            label = self.check_label(fields[1].strip(), path, number)
             if len(fields) == 4:
                 quirks["lines without keywords"] += 1
             if '"' in line:
                 quirks['lines with " characters (kept as text)'] += 1
-            label = self.check_label(fields[1].strip(), path, number)
-            out.append(Example(fields[0].strip(), _text(fields[3], quirks, "titles"), None, label))
-        return out
+            return Example(fields[0].strip(), _text(fields[3], quirks, "titles"), None, label)
 
-    def _read_clue(self, path: Path, quirks: Counter) -> List[Example]:
-        out = []
-        for number, line in iter_lines(path, quirks):
+        return parse
+
+    def _parse_clue(self, path: Path) -> LineParser:
+        def parse(line: str, number: int, quirks: Counter, index: int) -> Example:
             obj = _json_object(line, path, number)
             sentence = obj.get("sentence")
             if not isinstance(sentence, str):
@@ -286,11 +369,11 @@ class TNews(Task):
             label = obj.get("label")
             if label is not None:
                 label = self.check_label(str(label), path, number)
-            guid = obj.get("id", len(out))
             if "keywords" not in obj:
                 quirks["lines without keywords"] += 1
-            out.append(Example(str(guid), _text(sentence, quirks, "sentences"), None, label))
-        return out
+            return Example(str(obj.get("id", index)), _text(sentence, quirks, "sentences"), None, label)
+
+        return parse
 
 
 def _json_object(line: str, path: Path, number: int) -> dict:
@@ -304,32 +387,31 @@ def _json_object(line: str, path: Path, number: int) -> dict:
 
 
 class _TsvPairTask(Task):
-    """`text_a TAB text_b TAB label` files, header lines skipped where present."""
+    """`text_a TAB text_b TAB label` files; the header rule of :meth:`Task._first_line`."""
 
     columns = "text_a TAB text_b TAB label"
+    allow_unlabeled_test = False
 
     def _read(self, path: Path, split: str, quirks: Counter) -> List[Example]:
-        out: List[Example] = []
-        width: Optional[int] = None
-        for number, line in iter_lines(path, quirks):
+        width: List[int] = []  # fields per line, fixed by the first example
+
+        def parse(line: str, number: int, quirks: Counter, index: int) -> Example:
             fields = line.split("\t")
-            if width is None:
-                if looks_like_header(fields):
-                    continue
-                # A test split may come without the label column (later LCQMC copies).
-                width = 2 if split == "test" and len(fields) == 2 and self.allow_unlabeled_test else 3
-            if len(fields) != width:
+            # A test split may come without the label column (later LCQMC copies).
+            unlabeled = split == "test" and len(fields) == 2 and self.allow_unlabeled_test
+            n = width[0] if width else (2 if unlabeled else 3)
+            if len(fields) != n:
                 raise AutoftError(
-                    f"{where(path, number)}: expected {width} TAB-separated fields ({self.columns if width == 3 else 'text_a TAB text_b'}), "
-                    f"found {len(fields)}: {line[:80]!r}"
+                    f"{where(path, number)}: expected {n} TAB-separated fields "
+                    f"({self.columns if n == 3 else 'text_a TAB text_b'}), found {len(fields)}: {line[:80]!r}"
                 )
+            label = self.check_label(self.normalize_label(fields[2].strip(), quirks), path, number) if n == 3 else None
+            width[:] = [n]
             if '"' in line:
                 quirks['lines with " characters (kept as text)'] += 1
-            label = self.check_label(self.normalize_label(fields[2].strip(), quirks), path, number) if width == 3 else None
-            out.append(Example(str(len(out)), _text(fields[0], quirks, "text_a"), _text(fields[1], quirks, "text_b"), label))
-        return out
+            return Example(str(index), _text(fields[0], quirks, "text_a"), _text(fields[1], quirks, "text_b"), label)
 
-    allow_unlabeled_test = False
+        return self._read_lines(path, split, quirks, parse, "\t")
 
     def normalize_label(self, label: str, quirks: Counter) -> str:
         return label
@@ -355,6 +437,10 @@ class Lcqmc(_TsvPairTask):
             return txt
         return tsv
 
+    def header_expected(self, path: Path, split: str) -> bool:
+        # PaddleHub's .tsv packaging has a header in every split; ChineseGLUE's .txt none.
+        return path.suffix == ".tsv"
+
 
 class Xnli(_TsvPairTask):
     name = "xnli"
@@ -371,6 +457,10 @@ class Xnli(_TsvPairTask):
 
     def file_name(self, split: str) -> str:
         return f"zh_{split}.tsv"
+
+    def header_expected(self, path: Path, split: str) -> bool:
+        # `premise<TAB>hypo<TAB>label` in every split: PaddleHub 1.4 skips line 1 unconditionally.
+        return True
 
     def normalize_label(self, label: str, quirks: Counter) -> str:
         # XNLI's machine-translated training set spells it "contradictory" (Google's BERT
@@ -389,29 +479,26 @@ class Inews(Task):
     def file_name(self, split: str) -> str:
         return f"{split}.txt"
 
+    def header_expected(self, path: Path, split: str) -> bool:
+        # Only train.txt has one (PaddleHub 1.4.1; skipping it everywhere lost dev/test data).
+        return split == "train"
+
     def _read(self, path: Path, split: str, quirks: Counter) -> List[Example]:
-        out = []
         what = "label _!_ id _!_ title _!_ content"
-        first = True
-        for number, line in iter_lines(path, quirks):
+
+        def parse(line: str, number: int, quirks: Counter, index: int) -> Example:
             fields = line.split("_!_", 3)
-            if first:
-                first = False
-                # Only train.txt has a header; a header elsewhere is tolerated, not lost data.
-                if fields[0].strip() not in self._label_set and looks_like_header(fields):
-                    if split != "train":
-                        quirks["header lines outside train"] += 1
-                    continue
             if len(fields) != 4:
                 raise AutoftError(
                     f"{where(path, number)}: expected 4 '_!_'-separated fields ({what}), found {len(fields)}: {line[:80]!r}"
                 )
+            label = self.check_label(fields[0].strip(), path, number)
             if '"' in line:
                 quirks['lines with " characters (kept as text)'] += 1
-            label = self.check_label(fields[0].strip(), path, number)
             title = _text(fields[2], quirks, "titles")
-            out.append(Example(fields[1].strip(), title, _text(fields[3], quirks, "contents"), label))
-        return out
+            return Example(fields[1].strip(), title, _text(fields[3], quirks, "contents"), label)
+
+        return self._read_lines(path, split, quirks, parse, "_!_")
 
 
 _READERS = {"tnews": TNews, "lcqmc": Lcqmc, "xnli": Xnli, "inews": Inews}
@@ -437,5 +524,5 @@ def load_task(name: str, data_dir=None) -> Task:
         return CustomTask(directory)
     task = _READERS[key](directory)
     if not any((task.data_dir / f).is_file() for f in task.expected_files()):
-        raise AutoftError(task.missing_message(SPLITS))
+        raise MissingDataError(task.missing_message(SPLITS))
     return task

@@ -21,13 +21,13 @@ from typing import List, Optional, Sequence
 
 from autoft.errors import ArgumentParser, AutoftError, run_cli
 
-STRATEGY_CHOICES = ("hazero", "pshe2", "random")
+STRATEGY_CHOICES = ("hazero", "pshe2", "random", "tpe", "auto")
 
 HUB_CLASH = (
-    "this `hub` command comes from autoft and only provides `hub autofinetune` (PaddleHub 1.4's "
-    "AutoDL Finetuner); found `hub {found}`. PaddleHub 2.x also installs a `hub` command (install, run, "
-    "serving, ...): whichever package was installed last owns the name. For PaddleHub's commands reinstall "
-    "paddlehub; for this tuner you can always use `autofinetune ...` or `autoft autofinetune ...`."
+    "this `hub` command comes from autoft: it only provides `hub autofinetune` (PaddleHub 1.4's AutoDL "
+    "Finetuner) itself and hands other sub-commands to PaddleHub; found `hub {found}`, and paddlehub {why}. "
+    "For PaddleHub 2.x's commands (install, run, serving, ...) `pip install paddlehub`; for this tuner you can "
+    "always use `autofinetune ...` or `autoft autofinetune ...`."
 )
 
 
@@ -48,7 +48,7 @@ def build_parser(prog: str = "hub autofinetune") -> argparse.ArgumentParser:
     g.add_argument("--output_dir", default=None, help="output root (None: output_<YYYYmmddHHMMSS>)")
     g.add_argument("--evaluator", default="populationbased",
                    help="fulltrail | populationbased (alias modelbased)")
-    g.add_argument("--tuning_strategy", default="pshe2", help="hazero | pshe2 (| random)")
+    g.add_argument("--tuning_strategy", default="pshe2", help="hazero | pshe2 (| random | tpe | auto)")
     a = p.add_argument_group("autoft additions")
     a.add_argument("--resume", action="store_true", help="continue the search journaled in --output_dir")
     a.add_argument("--cpu_slots", type=int, default=None, metavar="N",
@@ -127,7 +127,7 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
         raise AutoftError(f"--evaluator: expected fulltrail or populationbased (alias modelbased), found {args.evaluator!r}")
     strategy = args.tuning_strategy.strip().lower()
     if strategy not in STRATEGY_CHOICES:
-        raise AutoftError(f"--tuning_strategy: expected hazero or pshe2 (or random), found {args.tuning_strategy!r}")
+        raise AutoftError(f"--tuning_strategy: expected hazero or pshe2 (or random, tpe, auto), found {args.tuning_strategy!r}")
     if args.resume and args.output_dir is None:
         raise AutoftError("--resume needs --output_dir: the directory of the search to continue")
     output_dir = args.output_dir or time.strftime("output_%Y%m%d%H%M%S")
@@ -173,19 +173,66 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     sys.exit(run_cli(lambda a: cli(a, prog="autofinetune"), argv))
 
 
+def _paddlehub_entry():
+    """PaddleHub's own ``hub`` console function, or None when paddlehub is not installed.
+
+    Its distribution's ``console_scripts`` entry named ``hub`` (what pip would run), else PaddleHub
+    2.x's ``paddlehub.commands.utils:execute``. Loading it imports paddlehub.
+    """
+    from importlib import metadata
+    from importlib.util import find_spec
+
+    if find_spec("paddlehub") is None:
+        return None
+    eps = metadata.entry_points()
+    scripts = eps.select(group="console_scripts") if hasattr(eps, "select") else eps.get("console_scripts", [])
+    for ep in scripts:
+        if ep.name == "hub" and ep.value.split(":")[0].split(".")[0] == "paddlehub":
+            return ep.load()
+    from paddlehub.commands.utils import execute
+
+    return execute
+
+
+def _run_paddlehub(argv: Sequence[str]) -> Optional[int]:
+    """Hand ``hub <argv>`` to PaddleHub when it imports; None when it is not installed."""
+    try:
+        entry = _paddlehub_entry()
+    except ImportError as exc:
+        raise AutoftError(HUB_CLASH.format(found=" ".join(argv[:2]), why=f"is installed but does not import ({exc})")
+                          ) from exc
+    if entry is None:
+        return None
+    saved = sys.argv
+    sys.argv = ["hub", *argv]
+    try:
+        status = entry()
+    finally:
+        sys.argv = saved
+    return int(status or 0)
+
+
 def _hub(argv: Sequence[str]) -> int:
     argv = list(argv)
     if argv and argv[0] == "autofinetune":
         return cli(argv[1:], prog="hub autofinetune")
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        print("usage: hub autofinetune <script.py> --param_file=hparam.yaml [flags] [key value ...]\n"
-              "(autoft's `hub` provides only `autofinetune`; `hub autofinetune -h` lists the flags)")
+    usage = ("usage: hub autofinetune <script.py> --param_file=hparam.yaml [flags] [key value ...]\n"
+             "(`hub autofinetune -h` lists the flags; other sub-commands such as `hub install` go to PaddleHub "
+             "when paddlehub is installed)")
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage)
         return 0
-    raise AutoftError(HUB_CLASH.format(found=" ".join(argv[:2])))
+    status = _run_paddlehub(argv)  # `hub install ernie`, `hub serving ...`, `hub help`: PaddleHub's own
+    if status is not None:
+        return status
+    if argv[0] == "help":
+        print(usage)
+        return 0
+    raise AutoftError(HUB_CLASH.format(found=" ".join(argv[:2]), why="is not installed"))
 
 
 def hub_main(argv: Optional[Sequence[str]] = None) -> None:
-    """The ``hub`` console script: only ``hub autofinetune``."""
+    """The ``hub`` console script: ``hub autofinetune``; any other sub-command goes to PaddleHub if installed."""
     sys.exit(run_cli(_hub, argv))
 
 
