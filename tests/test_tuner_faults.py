@@ -425,8 +425,8 @@ def test_kill_minus_9_at_seeded_random_moments_then_resume_equals_an_uninterrupt
 
 # ---- check before spending -----------------------------------------------------------------------
 AUTOFT_LIKE = textwrap.dedent(f"""\
-    # A stand-in for autoft's train.py: the tuner recognises it by its import of autoft.finetune and
-    # its --check flag, and runs `train.py --check <first trial's flags>` before any trial.
+    # A stand-in for autoft's train.py: the tuner recognises it by its import of autoft.finetune
+    # and runs `train.py --check <first trial's flags>` before any trial (the toy answers it).
     import runpy
     if False:
         from autoft.finetune import train  # noqa: F401 - recognised, never run

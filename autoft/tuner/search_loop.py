@@ -398,7 +398,7 @@ class SearchRun:
 
     # ---- checks before spending ------------------------------------------------------------------
     def _check_script(self, argv: List[str]) -> None:
-        """For autoft's own train.py (it imports autoft.finetune and has --check): run
+        """For autoft's own train.py (it imports autoft.finetune, which has --check): run
         ``<script> --check <the first trial's flags>`` once, and stop with its error line before
         any trial runs. Other scripts are left to the fail-fast rule (``_fail_fast``)."""
         if self.checked or not is_autoft_train_script(self.cfg.script):
@@ -644,14 +644,13 @@ class SearchRun:
 
 def is_autoft_train_script(script: str) -> bool:
     """Whether ``script`` is autoft's own train.py (or one built the same way): it imports
-    autoft.finetune and offers --check."""
+    autoft.finetune, whose command line has --check."""
     try:
         src = Path(script).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False
-    imports = re.search(r"^\s*(from\s+autoft\.finetune\s+import|import\s+autoft\.finetune|"
-                        r"from\s+autoft\s+import\s+[^\n]*\bfinetune\b)", src, re.MULTILINE)
-    return bool(imports) and "--check" in src
+    return bool(re.search(r"^\s*(from\s+autoft\.finetune\s+import|import\s+autoft\.finetune|"
+                          r"from\s+autoft\s+import\s+[^\n]*\bfinetune\b)", src, re.MULTILINE))
 
 
 def _clean_leftovers(round_dir: Path, idx: int) -> None:
