@@ -202,6 +202,21 @@ def test_an_unwritable_journal_is_found_before_any_trial_runs(tmp_path):
     assert len(starts(rec)) == 2  # round 0's; no trial of round 1 ran
 
 
+def test_an_unwritable_output_dir_is_refused_in_one_line_before_any_trial(tmp_path):
+    setup(tmp_path)
+    if not (shutil.which("unshare") and _can_mount_tmpfs(tmp_path)):
+        pytest.skip("no mount namespace to make a read-only directory")
+    ro, rec = tmp_path / "ro", tmp_path / "rec"
+    ro.mkdir()
+    code = "import sys; from autoft.tuner.cli import main; sys.argv[0] = 'autofinetune'; main()"
+    tuner = " ".join(map(repr, [sys.executable, "-c", code, *map(str, base(str(ro / "out"), "--popsize", "2")),
+                                "record_dir", str(rec)]))
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount --bind {ro} {ro} && mount -o remount,bind,ro {ro} && "
+                           f"exec {tuner}"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert_clean_error(proc, f"--output_dir {ro / 'out'}: cannot create it (Read-only file system)")
+    assert len(proc.stderr.splitlines()) == 1 and not rec.exists()
+
+
 def test_resume_with_fewer_rounds_than_journaled_is_refused_and_keeps_the_outputs(tmp_path):
     setup(tmp_path)
     args = base("out", "--popsize", "2", "--seed", "4")
@@ -489,7 +504,24 @@ def test_populationbased_warm_starts_win_over_trailing_epochs_and_outputs_are_re
     assert best["model_dir"] == "best_model" and best["trial_model_dir"].startswith("round")
     summary = (out / "summary.txt").read_text()
     assert "4 trials: 4 OK" in summary and "The final best eval score is" in summary
-    assert "Disk: each trial keeps its model" in proc.stdout
+    assert "Disk: each trial keeps its model (~" in proc.stdout and "the size of the first saved model" in proc.stdout
+
+
+def test_the_disk_a_search_keeping_every_model_needs_is_said_at_the_start(tmp_path):
+    setup(tmp_path)
+    pretrained = tmp_path / "pretrained"
+    pretrained.mkdir()
+    (pretrained / "model.safetensors").write_bytes(os.urandom(2 * 1024 * 1024))
+    proc = run_cli([*base("out", "--popsize", "2", "--round", "2", "--seed", "2"), "model_dir", pretrained], tmp_path,
+                   timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("Disk: "))
+    assert "(~2.0 MB, the size of the pretrained model); the 4 trial(s) still to run need ~8.0 MB" in line
+    assert proc.stdout.index("Disk: ") < proc.stdout.index("round 0 trial")  # before any trial finished
+    assert "will not fit" not in line
+    kept = run_cli([*base("k", "--popsize", "2", "--round", "1", "--seed", "2", "--keep_models", "1"), "model_dir",
+                    pretrained], tmp_path, timeout=300)
+    assert kept.returncode == 0 and "Disk: " not in kept.stdout  # bounded by --keep_models: nothing to warn
 
 
 # ---- trials that continue -----------------------------------------------------------------------

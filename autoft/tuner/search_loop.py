@@ -266,6 +266,7 @@ class SearchRun:
             for rec in self.all_records():
                 cfg.watcher.trial_finished(rec)
         self._banner(seed)
+        self._say_disk_estimate(self._pretrained_bytes(), "the size of the pretrained model")
         self.console = Console(cfg.popsize * cfg.rounds, len(self.records))
         stopped_early = ""
         try:
@@ -441,19 +442,28 @@ class SearchRun:
             f"again with a new --output_dir"
         )
 
-    def _say_disk_estimate(self, rec: TrialRecord) -> None:
-        """When every model is kept (no --keep_models), say once how much disk the search will take."""
-        if self.disk_said or self.cfg.keep_models is not None or not rec.saved:
+    def _say_disk_estimate(self, model_bytes: int, basis: str) -> None:
+        """When every model is kept (no --keep_models), say once how much disk the search will take
+        (``model_bytes`` per trial, from ``basis``) against the output dir's free space."""
+        if self.disk_said or self.cfg.keep_models is not None or model_bytes <= 0:
             return
         self.disk_said = True
-        size = _disk_bytes(self.path(rec.model_dir))
         left = self.cfg.popsize * self.cfg.rounds - len(self.records)
-        need, free = size * left, shutil.disk_usage(self.root).free
-        msg = (f"Disk: each trial keeps its model ({human_bytes(size)}); the {left} trial(s) still to run need "
-               f"~{human_bytes(need)}, {human_bytes(free)} free on {self.out}.")
+        need, free = model_bytes * left, shutil.disk_usage(self.root).free
+        msg = (f"Disk: each trial keeps its model (~{human_bytes(model_bytes)}, {basis}); the {left} trial(s) "
+               f"still to run need ~{human_bytes(need)}, {human_bytes(free)} free on {self.out}.")
         if need > free:
             msg += " warning: that will not fit; add --keep_models K to keep only the K best models."
-        self.console.say(msg)
+        (self.console.say if self.console else print)(msg)
+
+    def _pretrained_bytes(self) -> int:
+        """The size of the pretrained model a trailing ``model_dir`` option names (a fine-tuned copy
+        of it is what each trial saves), 0 when there is none."""
+        for opt in self.cfg.options:
+            key, _, value = opt.partition("=")
+            if key in ("--model_dir", "--model") and Path(value).is_dir():
+                return _disk_bytes(Path(value))
+        return 0
 
     # ---- one round -----------------------------------------------------------------------------
     def _run_round(self, k: int, points: Sequence[np.ndarray]) -> List[TrialRecord]:
@@ -572,7 +582,8 @@ class SearchRun:
             self.noted.append(o.note)
         self.console.say(msg)
         self.console.trial_done()
-        self._say_disk_estimate(rec)
+        if rec.saved:
+            self._say_disk_estimate(_disk_bytes(self.path(rec.model_dir)), "the size of the first saved model")
 
     def _end_round(self, k: int) -> bool:
         """Journal round ``k`` (its donors for the next round) and, with --keep_models, delete the model

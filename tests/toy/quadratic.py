@@ -47,6 +47,7 @@ def main() -> None:
     p.add_argument("--gate", default=None)
     p.add_argument("--wait_peers", type=int, default=0)
     p.add_argument("--dataset", default=None)
+    p.add_argument("--model_dir", default=None)  # the pretrained model, as train.py's (unused here)
     p.add_argument("--score_at", default="")
     p.add_argument("--score_text", default="nan")
     p.add_argument("--grandchild_at", default="")
