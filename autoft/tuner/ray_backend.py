@@ -33,7 +33,7 @@ from autoft import atomic
 from autoft.errors import AutoftError
 from autoft.report import INTERMEDIATE_FILE_ENV, RESULT_FILE_ENV, TRIAL_ID_ENV
 from autoft.runtime import CPU_SLOTS_ENV, usable_cores
-from autoft.tuner.procs import TERM_GRACE_SECONDS, end_group, signal_group
+from autoft.tuner.procs import TERM_GRACE_SECONDS, end_group, interrupts_deferred, signal_group
 from autoft.tuner.records import (
     FAILED,
     OK,
@@ -395,15 +395,16 @@ class RayPool:
         """Cancel every submitted trial: its task kills the trial's process group (SIGTERM, then SIGKILL)."""
         if not self._refs:
             return
-        refs = list(self._refs)
-        for ref in refs:
-            self.ray.cancel(ref)
-        # Give the tasks the same grace as the local pool, then force.
-        _, left = self.ray.wait(refs, num_returns=len(refs), timeout=TERM_GRACE_SECONDS + 2)
-        for ref in left:
-            self.ray.cancel(ref, force=True)
-        self._refs.clear()
-        self._write_running_file()
+        with interrupts_deferred():  # a second Ctrl-C must not skip the forced cancel
+            refs = list(self._refs)
+            for ref in refs:
+                self.ray.cancel(ref)
+            # Give the tasks the same grace as the local pool, then force.
+            _, left = self.ray.wait(refs, num_returns=len(refs), timeout=TERM_GRACE_SECONDS + 2)
+            for ref in left:
+                self.ray.cancel(ref, force=True)
+            self._refs.clear()
+            self._write_running_file()
 
     def close(self) -> None:
         """Disconnect from Ray (and stop the local Ray this pool started)."""
