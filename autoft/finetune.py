@@ -545,7 +545,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if cfg.check:
         from autoft.train_check import check
 
-        print(f"check OK: {check(cfg)}", flush=True)
+        print("\n".join(check(cfg)), flush=True)
         return 0
     result = train(cfg)
     from autoft import report_final_result

@@ -25,6 +25,10 @@ docs/model.md, "GPU memory".
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model module imports Paddle; this one must not
+    from autoft.model import BertConfig
 
 GIB = 1024**3
 CUDA_CONTEXT_BYTES = int(0.75 * GIB)
@@ -106,7 +110,7 @@ def _backward_temporaries(config, batch: int, seq: int, amp: bool) -> int:
     return 2 * scores * 4 + 2 * ffn * (2 if amp else 4)
 
 
-def estimate(config, batch_size: int, max_seq_len: int, amp: str = "", num_labels: int = 2) -> MemoryEstimate:
+def estimate(config: BertConfig, batch_size: int, max_seq_len: int, amp: str = "", num_labels: int = 2) -> MemoryEstimate:
     """The parts of a trial's peak GPU memory (see the module docstring); ``amp``: "", "none", "fp16", "bf16"."""
     use_amp = str(amp).lower() in AMP_DTYPES
     params, matmul_params = _parameters(config, num_labels)
@@ -122,7 +126,8 @@ def estimate(config, batch_size: int, max_seq_len: int, amp: str = "", num_label
     return MemoryEstimate(**parts, fragmentation=fragmentation, cuda_context=CUDA_CONTEXT_BYTES)
 
 
-def estimate_peak_bytes(config, batch_size: int, max_seq_len: int, amp: str = "", num_labels: int = 2) -> int:
+def estimate_peak_bytes(config: BertConfig, batch_size: int, max_seq_len: int, amp: str = "",
+                        num_labels: int = 2) -> int:
     """Estimated peak GPU memory (bytes) of one trial: ``config`` a BertConfig, AdamW, ``amp`` ""
     (fp32) / "fp16" / "bf16" (AMP O1), the classifier with ``num_labels`` outputs.
 

@@ -245,7 +245,10 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """Predict per ``args``; returns {"model_dir", "predictions", "files", ...}."""
+    from autoft.runtime import import_paddle
+
     check_args(args)
+    import_paddle()  # first: a missing Paddle is the one message, whatever else is wrong
     model_dir = find_model_dir(args.checkpoint_dir)
     if args.max_seq_len is not None:
         from autoft.checkpoint import read_config

@@ -3,87 +3,80 @@
 Reads the data files (train and dev, labels), finds the model (config, weights and vocab
 present, vocab size equal to the config's, labels of a warm start equal to the task's; the
 weights are not loaded), checks --max_seq_len against the model's positions and the device as a
-run would pick it. The tuner runs it once before the first trial. Problems are the run's own
+run would pick it, and prints one trial's estimated GPU peak (autoft.memory) for the tuner's
+memory check. The tuner runs it once before the first trial. Problems are the run's own
 one-line AutoftErrors.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from autoft.errors import AutoftError
 from autoft.train_config import DEFAULT_MODEL, DEMO_MODEL, TrainConfig, check_seq_len
-from autoft.weights import detect_format, read_json
-from autoft.weights.files import read_vocab_file
 
 
-def _model_summary(cfg: TrainConfig, task) -> str:
-    """Check the model's files; one phrase describing the model."""
+def _model_summary(cfg: TrainConfig, task) -> tuple:
+    """Check the model's files; (one phrase describing the model, its BertConfig)."""
     from autoft import checkpoint
+    from autoft.weights import FOREIGN, detect_format, is_autoft_dir
+    from autoft.weights.files import check_vocab_size, read_json, read_vocab_file
 
     if cfg.model_path:
         d = Path(cfg.model_path).expanduser()
-        if not d.is_dir() or not checkpoint.is_autoft_dir(d):
+        if not d.is_dir() or not is_autoft_dir(d):
             raise AutoftError(f"--model_path {d}: expected a classifier directory saved by autoft "
                               "(config.json, model.safetensors, vocab.txt, labels.json)")
-        labels = read_json(d / checkpoint.LABELS, "the classifier's label strings (a JSON list)")
+        labels = read_json(d / checkpoint.LABELS, "the classifier's label strings in id order (a JSON list)", list)
         from autoft.finetune import check_labels
 
-        check_labels(labels if isinstance(labels, list) else [], task.labels, d, task.name)
+        check_labels(labels, task.labels, d, task.name)
         return _autoft_model(d, cfg, f"warm start {d}")
     if cfg.dataset == "demo" and cfg.model is None and cfg.model_dir is None:
-        vocab = Path(task.data_dir) / "vocab.txt"
-        n = read_vocab_file(vocab).size
+        from autoft.model import BertConfig
+
+        vocab = read_vocab_file(Path(task.data_dir) / "vocab.txt")
         check_seq_len(cfg.max_seq_len, DEMO_MODEL["max_position_embeddings"], "the demo model")
-        return f"demo model from scratch ({n} tokens in {vocab})"
+        return (f"demo model from scratch ({vocab.size} tokens in {vocab.path})",
+                BertConfig(vocab_size=vocab.size, **DEMO_MODEL))
     d = checkpoint.resolve_model_dir(cfg.model or DEFAULT_MODEL, cfg.model_dir)
-    if checkpoint.is_autoft_dir(d):
+    if is_autoft_dir(d):
         return _autoft_model(d, cfg, f"pretrained {d}")
     fmt = detect_format(d)
     if fmt is None:
         found = ", ".join(sorted(p.name for p in d.iterdir())[:12]) or "nothing"
         raise AutoftError(f"{d}: not a model directory autoft knows (found: {found}); expected one of: "
                           f"{checkpoint.LAYOUTS}")
-    positions = _foreign_positions(d)
-    if positions is not None:
-        check_seq_len(cfg.max_seq_len, positions, f"the model in {d}")
-    return f"pretrained {d} ({fmt} format; its weights are checked when a trial loads them)"
+    source = FOREIGN[fmt].locate(d)  # config and file names; the weights are read when a trial loads them
+    check_vocab_size(source.vocab, source.config.vocab_size, source.config_source, " (vocab_size)")
+    check_seq_len(cfg.max_seq_len, source.config.max_position_embeddings, f"the model in {d}")
+    return f"pretrained {d} ({fmt} format, {_shape(source.config)})", source.config
 
 
-def _autoft_model(d: Path, cfg: TrainConfig, what: str) -> str:
+def _shape(config) -> str:
+    return f"{config.num_hidden_layers} layers, hidden {config.hidden_size}"
+
+
+def _autoft_model(d: Path, cfg: TrainConfig, what: str) -> tuple:
     from autoft import checkpoint
+    from autoft.weights.files import check_vocab_size
 
     config = checkpoint.read_config(d / checkpoint.CONFIG)
     if not (d / checkpoint.WEIGHTS).is_file():
         raise AutoftError(f"{d / checkpoint.WEIGHTS}: file not found (expected the model weights)")
-    n = read_vocab_file(d / checkpoint.VOCAB).size
-    if n != config.vocab_size:
-        raise AutoftError(f"{d / checkpoint.VOCAB}: vocabulary has {n} tokens but {d / checkpoint.CONFIG} says "
-                          f"vocab_size {config.vocab_size}; expected the vocab.txt that belongs to these weights")
+    check_vocab_size(d / checkpoint.VOCAB, config.vocab_size, str(d / checkpoint.CONFIG), " (vocab_size)")
     check_seq_len(cfg.max_seq_len, config.max_position_embeddings, f"the model in {d}")
-    return f"{what} ({config.num_hidden_layers} layers, hidden {config.hidden_size})"
+    return f"{what} ({_shape(config)})", config
 
 
-def _foreign_positions(d: Path):
-    """max_position_embeddings from a foreign config.json, when it has one."""
-    for name in ("config.json", "model_config.json"):
-        try:
-            raw = json.loads((d / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        value = raw.get("max_position_embeddings") if isinstance(raw, dict) else None
-        if isinstance(value, int):
-            return value
-    return None
-
-
-def check(cfg: TrainConfig) -> str:
-    """Check what a run of ``cfg`` needs; returns the summary printed after ``check OK:``."""
-    from autoft import runtime
+def check(cfg: TrainConfig) -> list:
+    """Check what a run of ``cfg`` needs. Returns the lines to print: the estimated GPU peak of
+    one trial (autoft.memory; the tuner reads it), then ``check OK: <summary>``."""
+    from autoft import memory, runtime
     from autoft.data import load_task
     from autoft.finetune import pick_device
+    from autoft.tuner.gpu_memory import estimate_line
 
     paddle = runtime.import_paddle()
     device = pick_device(paddle, cfg.use_gpu, cfg.amp)
@@ -92,9 +85,11 @@ def check(cfg: TrainConfig) -> str:
     n_dev = len(task.read("dev"))
     if not task.has_labels("dev"):
         raise AutoftError(f"{task.data_dir}: the dev split has no labels; train.py needs them to pick the best model")
-    model = _model_summary(cfg, task)
+    model, config = _model_summary(cfg, task)
     if cfg.max_train_examples:
         n_train = min(n_train, cfg.max_train_examples)
     steps = math.ceil(math.ceil(n_train / cfg.batch_size) / cfg.grad_accum)
-    return (f"{task.name}: {n_train} train / {n_dev} dev examples, {len(task.labels)} labels; {model}; "
-            f"device {device}; {cfg.epochs} epochs x {steps} steps")
+    peak = memory.estimate_peak_bytes(config, cfg.batch_size, cfg.max_seq_len, cfg.amp, len(task.labels))
+    return [estimate_line(peak),
+            f"check OK: {task.name}: {n_train} train / {n_dev} dev examples, {len(task.labels)} labels; {model}; "
+            f"device {device}; {cfg.epochs} epochs x {steps} steps; estimated GPU peak {memory.format_gib(peak)}"]

@@ -1,26 +1,28 @@
-"""Search quality: HAZero, PSHE2 (and PaddleHub 1.4's aliased PSHE2), random, Optuna CMA-ES and TPE.
+"""Search quality: auto, tpe, HAZero, PSHE2, random (and Optuna's samplers) under the tuner's batched ask/tell.
 
-Every strategy gets the same budget (popsize x rounds trials, run as rounds of popsize like a
-parallel search) on sphere, Rosenbrock, Rastrigin and a noisy sphere in 3 and 6 dimensions. Each
-problem is an hparam.yaml-style search space (float params with greater_than / lower_than and an
-init_value away from the optimum) built through autoft.search.SearchSpace; our strategies work in
-its normalized cube and trials see decoded values, Optuna's samplers see the same bounds.
+Two suites (``--suite``):
 
-Printed and appended to benchmarks/RESULTS.md (with machine, date and versions):
-  best     median and IQR (25th-75th percentile) over the seeds of f(best trial), where the best
-           trial is the one with the lowest OBSERVED value (noisy for the noisy sphere) and f is
-           the noise-free function; all optima are f* = 0.
-  hit      share of seeds whose best reaches the target f <= 0.01 * scale, scale = median of f
-           over 10,000 uniform points of the box (i.e. "within 1% of the optimum", measured on
-           the function's typical range); for the noisy sphere the trial's noise-free f is used.
-  trials   median over seeds of the number of trials until the first hit (a miss counts as
-           budget + 1, so a median beyond the budget prints as ">budget").
+broad (default, issue 15): 15 functions in 5 families -- separable (sphere, ellipsoid, Rastrigin),
+ill-conditioned (rotated ellipsoid, Rosenbrock, bent cigar), multimodal (rotated Rastrigin,
+Ackley, Schaffer F7), weakly structured (Gallagher's 21 peaks, step ellipsoid = plateaus, a
+"cliff" where one side of a hyperplane near the optimum is flat and bad, like a diverging
+learning rate) and noisy (sphere + additive noise, Rosenbrock x log-normal noise, the cliff +
+noise) -- in d = 2 ... 6, ``--instances`` instances each (own optimum in [-4, 4]^d, own rotation),
+on [-5, 5]^d = the normalized cube times 5. Budgets 16 x 10 and 6 x 4, each with (a) an
+informative init value (the optimum + N(0, 0.1^2) per normalized coordinate) and (b) an
+uninformative one (uniform, per problem and seed). Per run the strategies are ranked by the
+noise-free f of the trial with the best observed value; reported: mean rank per family and
+overall, the median best f, a paired two-sided Wilcoxon signed-rank test of auto against tpe
+on log10(best f), and CPU ms per round at popsize 16.
 
-Optuna runs in batch mode (ask popsize trials, then tell them) to match a parallel round;
-CmaEsSampler gets x0 = init values and popsize (its first batch is sampled at random: Optuna
-learns the search space from a completed trial), TPESampler its defaults. Requires `pip install -r requirements-bench.txt` (optuna, cmaes).
+classic: sphere, Rosenbrock, Rastrigin, noisy sphere in 3 and 6 d, 20 seeds, per-problem tables
+(median / IQR / hits), with Optuna's CmaEsSampler and TPESampler as used before issue 15.
 
-Usage: python benchmarks/search.py [--budgets 8x10 16x10] [--seeds 20] [--dims 3 6] [--no-append]
+tpe and the optuna-* samplers need `pip install -r requirements-bench.txt` (optuna, cmaes).
+Printed and appended to benchmarks/RESULTS.md with machine, versions, CPU time and load average.
+
+Usage: python benchmarks/search.py [--suite broad|classic] [--budgets 16x10 6x4] [--instances 4]
+       [--dims 2 3 4 5 6] [--families ...] [--strategies ...] [--seeds N] [--no-append]
 """
 
 from __future__ import annotations
@@ -389,12 +391,12 @@ class Instance:
     noise: Optional[Callable] = None
 
 
-def broad_instances(dims: Sequence[int], per_cell: int) -> List[Instance]:
+def broad_instances(dims: Sequence[int], per_cell: int, first: int = 0) -> List[Instance]:
     out = []
     for family, kinds in FAMILIES.items():
         for kind in kinds:
             for d in dims:
-                for i in range(per_cell):
+                for i in range(first, first + per_cell):
                     rng = np.random.default_rng([d, i, sum(map(ord, kind))])
                     f, x_opt, noise = make_function(kind, d, rng)
                     out.append(Instance(f"{kind} {d}d #{i}", family, d, f, x_opt / 5.0, noise))
@@ -524,7 +526,7 @@ def broad_report(cells, strategies) -> str:
 
 def main_broad(args) -> str:
     strategies = list(args.strategies)
-    instances = broad_instances(args.dims, args.instances)
+    instances = broad_instances(args.dims, args.instances, args.first_instance)
     if args.families:
         instances = [i for i in instances if i.family in args.families]
     seeds = list(range(args.seeds))
@@ -549,6 +551,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--seeds", type=int, default=None, help="seeds per problem (broad: 1, classic: 20)")
     ap.add_argument("--dims", type=int, nargs="+", default=None, help="broad: 2 3 4 5 6, classic: 3 6")
     ap.add_argument("--instances", type=int, default=4, help="broad: instances per function and dimension")
+    ap.add_argument("--first_instance", type=int, default=0,
+                    help="broad: index of the first instance (e.g. 3 with --instances 3: instances 3-5, held out)")
     ap.add_argument("--families", nargs="+", choices=list(FAMILIES), help="broad: only these families")
     ap.add_argument("--strategies", nargs="+", default=None, choices=sorted(set(STRATEGIES + BROAD_STRATEGIES)))
     ap.add_argument("--no-append", action="store_true", help="print only, do not append to RESULTS.md")
@@ -585,9 +589,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
         if broad:
             n = len(broad_instances(args.dims, args.instances))
+            first = args.first_instance
             about = (
                 f"Broad suite: {n} problem instances (15 functions in 5 families x d = {args.dims} x "
-                f"{args.instances} instances, each with its own optimum and rotation), seeds {list(range(args.seeds))}. "
+                f"instances {first}-{first + args.instances - 1}, each with its own optimum and rotation), "
+                f"seeds {list(range(args.seeds))}. "
                 "best f = noise-free f (optimum 0) at the trial with the lowest observed value; ranks among the "
                 "strategies per run (1 = best, ties averaged; hazero cannot run d = 1 or popsize 1 and ranks last "
                 "there). tpe = Optuna TPESampler(multivariate, constant_liar, seeded) with the init value "

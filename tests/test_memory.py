@@ -67,3 +67,12 @@ def test_format_and_trials_per_card():
     peak = estimate_peak_bytes(LARGE, 32, 128, num_labels=3)  # XNLI fp32
     assert [safe_trials_per_gpu(peak, mib * 2**20) for mib in (15360, 23028, 40536, 81559)] == [1, 1, 2, 5]
     assert safe_trials_per_gpu(peak, 8 * GIB) == 0
+
+
+def test_the_estimate_imports_no_paddle():
+    # The tuner checks memory before any trial, in a process that never imports Paddle.
+    import subprocess
+    import sys
+
+    code = "import sys, autoft.memory; sys.exit('paddle' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0

@@ -110,9 +110,13 @@ def test_check_mode_reads_everything_and_trains_nothing(world, tmp_path):
     saved = tmp_path / "model-0"
     proc = _check(*world["flags"], "--saved_params_dir", saved)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    line = proc.stdout.strip()
+    estimate, line = proc.stdout.strip().splitlines()
     assert line.startswith("check OK: custom: 20 train / 6 dev examples, 2 labels; pretrained ")
     assert "1 layers, hidden 8" in line and "device cpu" in line and "3 epochs x 5 steps" in line
+    # The tuner's GPU memory check reads this line.
+    from autoft.tuner.gpu_memory import estimate_from_output
+
+    assert estimate_from_output(proc.stdout) > 0 and estimate.startswith("estimated GPU peak per trial (bytes): ")
     assert not saved.exists() and not Path(str(saved) + ".resume").exists()
     assert "report" not in proc.stderr
 
@@ -162,3 +166,19 @@ def test_a_cpu_paddle_in_a_gpu_slot_stops_train_py(world):
     assert _check(*world["flags"], "--use_gpu", "False", CUDA_VISIBLE_DEVICES="0").returncode == 0
     ok = _check(*world["flags"], CUDA_VISIBLE_DEVICES="")
     assert ok.returncode == 0 and "device cpu" in ok.stdout
+
+
+def test_check_mode_reads_a_hugging_face_config_without_loading_weights(world, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    hf = tmp_path / "hf-model"
+    config = transformers.BertConfig(vocab_size=5 + len(POS + NEG), hidden_size=8, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=16, max_position_embeddings=24)
+    transformers.BertModel(config).save_pretrained(hf)
+    (hf / "vocab.txt").write_text((world["base"] / "vocab.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    flags = [*world["flags"], "--model_dir", hf]
+    ok = _check(*flags)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert f"pretrained {hf} (hf format, 1 layers, hidden 8)" in ok.stdout
+    bad = _check(*flags, "--max_seq_len", 30)
+    assert bad.returncode == 2 and "--max_seq_len 30: expected 3 .. 24" in bad.stderr

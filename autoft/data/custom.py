@@ -54,7 +54,7 @@ class CustomTask(Task):
         return [self.file_name(s) for s in SPLITS]
 
     def header_expected(self, path: Path, split: str) -> Optional[bool]:
-        return None  # a header is optional here: neither case is a quirk
+        return None  # a header is optional here
 
     def missing_message(self, splits) -> str:
         return super().missing_message(splits).replace(" (", " (or .jsonl instead of .tsv; ", 1)

@@ -60,7 +60,7 @@ class Auto(Strategy):
 
     # ---- proposals -----------------------------------------------------------------------------
     def _propose(self) -> np.ndarray:
-        if not np.any(np.isfinite(self._y)) and self.round == 0:
+        if self.round == 0:
             return self._first_round()
         return self._model_round()
 
