@@ -148,3 +148,20 @@ def test_bad_evaluator_gpu_plus_cpu_slots_and_keep_models_0_are_refused(tmp_path
     assert_clean_error(both, "--gpu=0 and --cpu_slots=1")
     keep0 = run_cli([TOY, "--param_file", "hp.yaml", "--cpu_slots", "1", "--keep_models", "0"], tmp_path)
     assert_clean_error(keep0, "--keep_models must be at least 1", "found 0")
+
+
+def test_tuner_flags_are_validated_in_one_line_naming_the_flag_and_help_lists_debug(tmp_path):
+    (tmp_path / "hp.yaml").write_text(SPACE_YAML)
+    for flags, needle in ((["--popsize", "0"], "--popsize must be at least 1"),
+                          (["--round", "0"], "--round must be at least 1"),
+                          (["--trials_per_gpu", "0"], "--trials_per_gpu must be at least 1"),
+                          (["--trial_timeout", "-3"], "--trial_timeout must be positive"),
+                          (["--cpu_slots", "0"], "--cpu_slots must be at least 1")):
+        proc = run_cli([TOY, "--param_file", "hp.yaml", "--cpu_slots", "1", *flags], tmp_path)
+        assert_clean_error(proc, needle)
+        assert not (tmp_path / "output").exists() and len(proc.stderr.splitlines()) == 1
+    bad = run_cli([TOY, "--param_file", "hp.yaml", "--popsize", "many"], tmp_path)
+    assert_clean_error(bad, "argument --popsize: invalid int value: 'many'", "--help")
+    assert len(bad.stderr.splitlines()) == 1  # no usage block
+    helped = run_cli(["--help"], tmp_path)
+    assert helped.returncode == 0 and "--debug" in helped.stdout and "(default: 5)" in helped.stdout

@@ -202,6 +202,21 @@ def test_an_unwritable_journal_is_found_before_any_trial_runs(tmp_path):
     assert len(starts(rec)) == 2  # round 0's; no trial of round 1 ran
 
 
+def test_an_unwritable_output_dir_is_refused_in_one_line_before_any_trial(tmp_path):
+    setup(tmp_path)
+    if not (shutil.which("unshare") and _can_mount_tmpfs(tmp_path)):
+        pytest.skip("no mount namespace to make a read-only directory")
+    ro, rec = tmp_path / "ro", tmp_path / "rec"
+    ro.mkdir()
+    code = "import sys; from autoft.tuner.cli import main; sys.argv[0] = 'autofinetune'; main()"
+    tuner = " ".join(map(repr, [sys.executable, "-c", code, *map(str, base(str(ro / "out"), "--popsize", "2")),
+                                "record_dir", str(rec)]))
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount --bind {ro} {ro} && mount -o remount,bind,ro {ro} && "
+                           f"exec {tuner}"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert_clean_error(proc, f"--output_dir {ro / 'out'}: cannot create it (Read-only file system)")
+    assert len(proc.stderr.splitlines()) == 1 and not rec.exists()
+
+
 def test_resume_with_fewer_rounds_than_journaled_is_refused_and_keeps_the_outputs(tmp_path):
     setup(tmp_path)
     args = base("out", "--popsize", "2", "--seed", "4")
@@ -221,16 +236,16 @@ def test_a_trials_grandchild_does_not_outlive_it(tmp_path):
     assert proc.returncode == 0, proc.stderr
     pid = json.loads((rec / "r0i0-grandchild.json").read_text())["pid"]
     # The tuner ended the trial's process group when the trial exited, before it journaled it.
-    wait_for(lambda: not alive(pid, "grandchild-of-r0i0"), "the grandchild to be reaped by init", timeout=30)
-    assert not procs_with("grandchild-of-r0i0")
+    wait_for(lambda: not alive(pid, f"grandchild-of-r0i0-in-{rec}"), "the grandchild to be reaped by init", timeout=30)
+    assert not procs_with(f"grandchild-of-r0i0-in-{rec}")
 
 
 def test_a_double_ctrl_c_cannot_skip_the_kill_and_no_trial_survives(tmp_path):
     setup(tmp_path)
     rec = tmp_path / "rec"
     tuner = start_tuner([*base("out", "--popsize", "2", "--round", "1", "--seed", "1"), "record_dir", rec,
-                         "stubborn_at", "r0i0,r0i1"], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                        text=True)
+                         "stubborn_at", "r0i0,r0i1", "grandchild_at", "r0i1"], tmp_path, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: rec.exists() and len(starts(rec)) == 2, "both (SIGTERM-ignoring) trials to start")
         trials = {s["pid"]: s["argv"][0] for s in starts(rec)}
@@ -247,6 +262,8 @@ def test_a_double_ctrl_c_cannot_skip_the_kill_and_no_trial_survives(tmp_path):
     assert "running trials were stopped" in err and "Traceback" not in err
     for pid, marker in trials.items():  # true: SIGKILL came after the grace period
         assert not alive(pid, marker)
+    grandchild = json.loads((rec / "r0i1-grandchild.json").read_text())["pid"]
+    wait_for(lambda: not alive(grandchild, f"grandchild-of-r0i1-in-{rec}"), "the trial's grandchild to be gone", timeout=30)
     assert not (tmp_path / "out" / ".running.json").exists()
 
 
@@ -423,8 +440,8 @@ def test_kill_minus_9_at_seeded_random_moments_then_resume_equals_an_uninterrupt
 
 # ---- check before spending -----------------------------------------------------------------------
 AUTOFT_LIKE = textwrap.dedent(f"""\
-    # A stand-in for autoft's train.py: the tuner recognises it by its import of autoft.finetune and
-    # its --check flag, and runs `train.py --check <first trial's flags>` before any trial.
+    # A stand-in for autoft's train.py: the tuner recognises it by its import of autoft.finetune
+    # and runs `train.py --check <first trial's flags>` before any trial (the toy answers it).
     import runpy
     if False:
         from autoft.finetune import train  # noqa: F401 - recognised, never run
@@ -487,7 +504,24 @@ def test_populationbased_warm_starts_win_over_trailing_epochs_and_outputs_are_re
     assert best["model_dir"] == "best_model" and best["trial_model_dir"].startswith("round")
     summary = (out / "summary.txt").read_text()
     assert "4 trials: 4 OK" in summary and "The final best eval score is" in summary
-    assert "Disk: each trial keeps its model" in proc.stdout
+    assert "Disk: each trial keeps its model (~" in proc.stdout and "the size of the first saved model" in proc.stdout
+
+
+def test_the_disk_a_search_keeping_every_model_needs_is_said_at_the_start(tmp_path):
+    setup(tmp_path)
+    pretrained = tmp_path / "pretrained"
+    pretrained.mkdir()
+    (pretrained / "model.safetensors").write_bytes(os.urandom(2 * 1024 * 1024))
+    proc = run_cli([*base("out", "--popsize", "2", "--round", "2", "--seed", "2"), "model_dir", pretrained], tmp_path,
+                   timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("Disk: "))
+    assert "(~2.0 MB, the size of the pretrained model); the 4 trial(s) still to run need ~8.0 MB" in line
+    assert proc.stdout.index("Disk: ") < proc.stdout.index("round 0 trial")  # before any trial finished
+    assert "will not fit" not in line
+    kept = run_cli([*base("k", "--popsize", "2", "--round", "1", "--seed", "2", "--keep_models", "1"), "model_dir",
+                    pretrained], tmp_path, timeout=300)
+    assert kept.returncode == 0 and "Disk: " not in kept.stdout  # bounded by --keep_models: nothing to warn
 
 
 # ---- trials that continue -----------------------------------------------------------------------

@@ -98,3 +98,101 @@ def test_backend_ray_without_ray_installed_says_how_to_install(tmp_path):
 
     stray = run_cli([TOY, "--param_file", "hp.yaml", "--cpu_slots", "1", "--ray_address", "auto"], tmp_path)
     assert_clean_error(stray, "--ray_address auto needs --backend ray")
+
+
+def test_ray_worker_loss_fails_only_its_trial_and_no_trial_process_or_grandchild_survives(tmp_path):
+    """A Ray worker killed with -9 while its trial runs (what a node loss does to the tasks on it):
+    that trial is FAILED with Ray's reason, the search finishes; a trial's grandchild is ended on
+    the worker when the trial exits."""
+    pytest.importorskip("ray", reason="--backend ray needs the optional ray package (pip install 'autoft[ray]')")
+    import signal
+    import subprocess
+
+    from tests.test_tuner_search import alive, start_tuner, starts, wait_for
+
+    (tmp_path / "hp.yaml").write_text(SPACE_YAML)
+    rec, gate = tmp_path / "rec", tmp_path / "gate"
+    tuner = start_tuner([TOY, "--param_file", "hp.yaml", "--output_dir", "out", "--cpu_slots", "2", "--popsize", "2",
+                         "--round", "1", "--seed", "5", "--backend", "ray", "record_dir", rec, "block_at", "r0i1",
+                         "gate", gate, "grandchild_at", "r0i0"], tmp_path, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: rec.exists() and any(s["tag"] == "r0i1" for s in starts(rec)), "trial r0i1 to start",
+                 timeout=300)
+        held = next(s for s in starts(rec) if s["tag"] == "r0i1")
+        worker = int(Path(f"/proc/{held['pid']}/stat").read_text().rsplit(")", 1)[1].split()[1])  # its parent
+        os.kill(worker, signal.SIGKILL)
+        out, err = tuner.communicate(timeout=300)
+    finally:
+        gate.write_text("open")
+        if tuner.poll() is None:
+            tuner.kill()
+            tuner.wait()
+    assert tuner.returncode == 0, err
+    _, trials = read_journal(tmp_path / "out" / "journal.jsonl")
+    by = {t["idx"]: t for t in trials}
+    assert by[0]["status"] == "OK"
+    assert by[1]["status"] == "FAILED" and by[1]["reason"].startswith("Ray task failed ("), by[1]
+    assert not alive(held["pid"], held["argv"][0])  # died with its worker (parent-death signal)
+    grandchild = json.loads((rec / "r0i0-grandchild.json").read_text())["pid"]
+    wait_for(lambda: not alive(grandchild, f"grandchild-of-r0i0-in-{rec}"), "r0i0's grandchild to be gone", timeout=30)
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_documented_token_cluster_recipe_works_and_a_missing_token_or_dead_address_is_explained(tmp_path):
+    """docs/tuner.md's cluster recipe on current Ray (token authentication): `RAY_AUTH_MODE=token
+    ray start --head`, then the tuner with the token joins it; without the token the refusal says
+    what to set (not "start a cluster"); an address where nothing answers gives up at once."""
+    pytest.importorskip("ray", reason="--backend ray needs the optional ray package (pip install 'autoft[ray]')")
+    import shutil
+    import signal
+    import subprocess
+
+    ray_cli = shutil.which("ray") or str(Path(os.sys.executable).with_name("ray"))
+    (tmp_path / "hp.yaml").write_text(SPACE_YAML)
+    import tempfile
+
+    head_home, no_token_home = tmp_path / "head_home", tmp_path / "empty_home"
+    # Ray's socket paths must stay under 107 bytes: a short temp dir, not pytest's deep one.
+    temp_dir = Path(tempfile.mkdtemp(prefix="autoft-ray-"))
+    for d in (head_home, no_token_home):
+        d.mkdir()
+    port = _free_port()
+    head_env = dict(os.environ, HOME=str(head_home), RAY_AUTH_MODE="token")
+    generated = subprocess.run([ray_cli, "get-auth-token", "--generate"], env=head_env, capture_output=True, text=True,
+                               timeout=120)
+    assert generated.returncode == 0, generated.stderr[-2000:]
+    started = subprocess.run([ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2",
+                              "--include-dashboard=false", f"--temp-dir={temp_dir}", "--disable-usage-stats"],
+                             env=head_env, capture_output=True, text=True, timeout=300)
+    try:
+        assert started.returncode == 0, started.stderr[-2000:]
+        token = (head_home / ".ray" / "auth_token").read_text().strip()
+        search = [TOY, "--param_file", "hp.yaml", "--cpu_slots", "2", "--popsize", "2", "--round", "1", "--seed", "5",
+                  "--backend", "ray", "--ray_address", f"127.0.0.1:{port}"]
+        without = dict(os.environ, HOME=str(no_token_home))
+        without.pop("RAY_AUTH_MODE", None)
+        refused = run_cli([*search, "--output_dir", "refused"], tmp_path, env=without, timeout=300)
+        assert_clean_error(refused, "RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN", "token authentication")
+        assert "Start a cluster" not in refused.stderr
+        joined = run_cli([*search, "--output_dir", "joined"], tmp_path, timeout=300,
+                         env=dict(without, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token))
+        assert joined.returncode == 0, joined.stderr[-3000:]
+        assert f"the Ray cluster at 127.0.0.1:{port}" in joined.stdout
+    finally:
+        for p in Path("/proc").iterdir():  # this test's cluster only (its processes name its temp dir)
+            try:
+                if p.name.isdigit() and str(temp_dir) in (p / "cmdline").read_bytes().decode("utf-8", "replace"):
+                    os.kill(int(p.name), signal.SIGKILL)
+            except OSError:
+                pass
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    dead = run_cli([*search[:-1], "127.0.0.1:1", "--output_dir", "dead"], tmp_path, timeout=120)
+    assert_clean_error(dead, "nothing answers at 127.0.0.1:1")

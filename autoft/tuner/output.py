@@ -360,7 +360,8 @@ class LiveOutputs:
     on resume, after --keep_models deletions, at the end);
     ``round_finished`` appends the round to the VisualDL log and redraws search.png in a
     background thread, so the next round's trials start without waiting for matplotlib (the
-    plot only reads a snapshot of the records; one drawing at a time). ``close`` waits for it.
+    plot only reads a snapshot of the records; one drawing at a time, a round that ends while
+    one is drawn skips its redraw). ``close`` waits for it.
     """
 
     def __init__(self, out: Path, names: Sequence[str], popsize: int, space=None, title: str = ""):
@@ -389,6 +390,10 @@ class LiveOutputs:
             self._opened = True
         self.vdl.add_round(k, round_records)
         if plot:
+            if self._plotter is not None and self._plotter.is_alive():
+                # Still drawing an earlier round: skip this redraw rather than hold up the search
+                # (with short trials the rounds come faster than matplotlib); the next one catches up.
+                return
             self.wait()
             snapshot = [dataclasses.replace(r) for r in records]
             n_ok = sum(r.status == OK for r in snapshot)

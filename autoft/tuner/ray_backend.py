@@ -15,6 +15,7 @@ Ray is optional (``pip install 'autoft[ray]'``) and imported only here, only for
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -22,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +33,7 @@ from autoft import atomic
 from autoft.errors import AutoftError
 from autoft.report import INTERMEDIATE_FILE_ENV, RESULT_FILE_ENV, TRIAL_ID_ENV
 from autoft.runtime import CPU_SLOTS_ENV, usable_cores
-from autoft.tuner.procs import TERM_GRACE_SECONDS, end_group, signal_group
+from autoft.tuner.procs import TERM_GRACE_SECONDS, end_group, interrupts_deferred, signal_group
 from autoft.tuner.records import (
     FAILED,
     OK,
@@ -213,6 +215,41 @@ def probe_address(address: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> Non
         raise ConnectionError(f"nothing answers at {address} within {timeout:g}s ({exc})") from None
 
 
+@contextlib.contextmanager
+def _stderr_held():
+    """Send file descriptor 2 to a scratch file within the block (C++ code writes there directly)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as scratch:
+        os.dup2(scratch.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _connect_error(exc: Exception, address: Optional[str]) -> Exception:
+    """Why joining Ray failed, as one AutoftError (an unexpected exception is returned as is)."""
+    text = str(exc).lower()
+    if type(exc).__name__ == "AuthenticationError" or ("auth" in text and "token" in text):
+        return AutoftError(RAY_AUTH_HINT.format(address=address or "(local)", exc=_first_line(exc)))
+    if not isinstance(exc, (ConnectionError, RuntimeError, ValueError, TimeoutError)):
+        return exc
+    if address is not None and "nothing answers" not in text and os.environ.get("RAY_AUTH_MODE", "") != "token":
+        # Something answers at the address, but a Ray client without a token is turned away by a
+        # token cluster with nothing more than a failed connection: name the likely cause.
+        return AutoftError(
+            f"--ray_address {address}: the address answers but Ray could not connect ({_first_line(exc)}). "
+            f"If the cluster uses token authentication (the default of `ray start` since Ray 2.5x; its log says "
+            f"\"Authentication token is missing or incorrect\"), run the tuner with RAY_AUTH_MODE=token and the "
+            f"cluster's token (RAY_AUTH_TOKEN=<token>, or ~/.ray/auth_token from the head: `ray get-auth-token`).")
+    return AutoftError(
+        f"--ray_address {address or '(local)'}: could not connect to Ray ({type(exc).__name__}: {exc}). "
+        f"Start a cluster with `ray start --head` (then `--ray_address auto` on that machine, or "
+        f"host:port elsewhere), or leave --ray_address out for a local Ray.")
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}"
@@ -255,18 +292,11 @@ class RayPool:
                 # Bound Ray's own connection retries (by default it can retry for many minutes).
                 os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "20")
                 os.environ.setdefault("RAY_gcs_rpc_server_connect_timeout_s", "5")
-                ray.init(address=address, **quiet)
+                with _stderr_held():  # its C++ client prints a warning per retry; the error below says why
+                    ray.init(address=address, **quiet)
                 self.where = f"the Ray cluster at {address}"
         except Exception as exc:  # noqa: BLE001 - Ray raises many types; each is explained below
-            if type(exc).__name__ == "AuthenticationError" or "auth" in str(exc).lower() and "token" in str(exc).lower():
-                raise AutoftError(RAY_AUTH_HINT.format(address=address or "(local)", exc=_first_line(exc))) from None
-            if not isinstance(exc, (ConnectionError, RuntimeError, ValueError, TimeoutError)):
-                raise
-            raise AutoftError(
-                f"--ray_address {address or '(local)'}: could not connect to Ray ({type(exc).__name__}: {exc}). "
-                f"Start a cluster with `ray start --head` (then `--ray_address auto` on that machine, or "
-                f"host:port elsewhere), or leave --ray_address out for a local Ray."
-            ) from None
+            raise _connect_error(exc, address) from None
         try:
             self._plan(cpu_slots, trials_per_gpu)
         except BaseException:
@@ -348,11 +378,12 @@ class RayPool:
         """The submitted trials not finished yet (``started`` is the submission time: Ray may
         still be queueing one), with their intermediate results so far."""
         return [RunningTrial(s.number, s.round, s.idx, self._submitted.get(s.number, 0.0), intermediate_of(s), s)
-                for s in sorted(self._refs.values(), key=lambda s: s.number)]
+                for s in sorted(self._refs.values(), key=lambda s: s.number) if s.number not in self._stopped]
 
     def stop_trial(self, number: int, status: str, reason: str) -> bool:
         """Cancel trial ``number``'s task: the worker ends its process group (SIGTERM, grace,
-        SIGKILL); it finishes as (status, reason). False if it is not running."""
+        SIGKILL); it finishes as (status, reason). False if it is not running (finished, or already
+        being stopped)."""
         for ref, spec in self._refs.items():
             if spec.number == number and number not in self._stopped:
                 self._stopped[number] = (status, reason)
@@ -364,15 +395,16 @@ class RayPool:
         """Cancel every submitted trial: its task kills the trial's process group (SIGTERM, then SIGKILL)."""
         if not self._refs:
             return
-        refs = list(self._refs)
-        for ref in refs:
-            self.ray.cancel(ref)
-        # Give the tasks the same grace as the local pool, then force.
-        _, left = self.ray.wait(refs, num_returns=len(refs), timeout=TERM_GRACE_SECONDS + 2)
-        for ref in left:
-            self.ray.cancel(ref, force=True)
-        self._refs.clear()
-        self._write_running_file()
+        with interrupts_deferred():  # a second Ctrl-C must not skip the forced cancel
+            refs = list(self._refs)
+            for ref in refs:
+                self.ray.cancel(ref)
+            # Give the tasks the same grace as the local pool, then force.
+            _, left = self.ray.wait(refs, num_returns=len(refs), timeout=TERM_GRACE_SECONDS + 2)
+            for ref in left:
+                self.ray.cancel(ref, force=True)
+            self._refs.clear()
+            self._write_running_file()
 
     def close(self) -> None:
         """Disconnect from Ray (and stop the local Ray this pool started)."""

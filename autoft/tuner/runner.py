@@ -62,7 +62,7 @@ class TrialBackend(Protocol):
     every ``tick_seconds`` while trials run; from there (or from ``on_finish``) the caller may
     ``stop_trial(number, status, reason)``: the trial's process group is ended (SIGTERM,
     grace, SIGKILL) and it finishes with that status and reason, freeing its slot for the
-    next spec at once. On any exception (KeyboardInterrupt included) ``run`` stops the running
+    next spec at once (a trial being stopped is no longer in ``running``). On any exception (KeyboardInterrupt included) ``run`` stops the running
     trials before re-raising. ``close`` releases the backend (called once, at the end).
     """
 
@@ -163,13 +163,15 @@ class TrialPool:
             raise
 
     def running(self) -> List[RunningTrial]:
-        """The trials running now, with the intermediate results each reported so far."""
+        """The trials running now (not those being stopped), with the intermediate results each
+        reported so far."""
         return [RunningTrial(r.spec.number, r.spec.round, r.spec.idx, r.wall_started, intermediate_of(r.spec),
-                             r.spec) for r in sorted(self._running.values(), key=lambda r: r.spec.number)]
+                             r.spec) for r in sorted(self._running.values(), key=lambda r: r.spec.number)
+                if r.stopped_as is None]
 
     def stop_trial(self, number: int, status: str, reason: str) -> bool:
         """End running trial ``number``'s process group; it finishes as (status, reason).
-        False if it is not running (already finished)."""
+        False if it is not running (finished, or already being stopped)."""
         for r in self._running.values():
             if r.spec.number == number and r.stopped_as is None:
                 r.stopped_as = (status, reason)

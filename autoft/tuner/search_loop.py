@@ -272,10 +272,9 @@ class SearchRun:
         """Run (or resume) the search; returns the exit code (0, or 1 when no trial succeeded)."""
         from autoft.search import make_strategy
 
-        seed = self._resume() if self.cfg.resume else self._create()
-        self.seed = seed
-        strategy = make_strategy(self.cfg.tuning_strategy, self.space.init_point(), self.cfg.popsize, seed)
         cfg = self.cfg
+        seed = self._resume() if cfg.resume else self._create()
+        strategy = make_strategy(cfg.tuning_strategy, self.space.init_point(), cfg.popsize, seed)
         self.live = output.LiveOutputs(self.out, self.space.names, cfg.popsize, space=self.space,
                                        title=f"autofinetune {Path(cfg.script).name}: {cfg.tuning_strategy} / "
                                        f"{cfg.evaluator}")
@@ -283,13 +282,8 @@ class SearchRun:
         if cfg.watcher is not None:
             for rec in self.all_records():
                 cfg.watcher.trial_finished(rec)
-        print("PaddleHub Autofinetune starts.")
-        print(f"{cfg.tuning_strategy} / {cfg.evaluator}: {cfg.rounds} round(s) x {cfg.popsize} trial(s) on "
-              f"{self.backend.describe()}, seed {seed}, output {self.out}")
-        if cfg.evaluator == "populationbased" and any(o.split("=", 1)[0] in ("--epochs", "--model_path")
-                                                       for o in cfg.options):
-            print("note: the trailing epochs / model_path options apply to round 0; warm-started trials get "
-                  "--epochs=1 --model_path <donor> (populationbased) instead")
+        self._banner(seed)
+        self._say_disk_estimate(self._pretrained_bytes(), "the size of the pretrained model")
         self.console = Console(cfg.popsize * cfg.rounds, len(self.records))
         stopped_early = ""
         try:
@@ -301,13 +295,7 @@ class SearchRun:
                 this_round = self._run_round(k, points)
                 strategy.tell(points, [reward_of(r) for r in this_round])
         except KeyboardInterrupt:
-            self.console.close()
-            hint = shlex.join(cfg.command) if cfg.command else "the same command with --resume"
-            print(f"\nInterrupted: running trials were stopped; {len(self.records)} finished trial(s) are in "
-                  f"{self.journal_path}.\nContinue with: {hint}", file=sys.stderr)
-            self.live.rewrite(self.all_records())
-            self.live.close()
-            (self.out / RUNNING_NAME).unlink(missing_ok=True)  # every trial of this tuner was ended
+            self._interrupted()
             raise
         except BaseException:
             self.console.close()
@@ -319,6 +307,25 @@ class SearchRun:
         self.console.close()
         print("PaddleHub Autofinetune ends." + (f" ({stopped_early})" if stopped_early else ""))
         return self._finish()
+
+    def _banner(self, seed: int) -> None:
+        cfg = self.cfg
+        print("PaddleHub Autofinetune starts.")
+        print(f"{cfg.tuning_strategy} / {cfg.evaluator}: {cfg.rounds} round(s) x {cfg.popsize} trial(s) on "
+              f"{self.backend.describe()}, seed {seed}, output {self.out}")
+        if cfg.evaluator == "populationbased" and any(o.split("=", 1)[0] in ("--epochs", "--model_path")
+                                                       for o in cfg.options):
+            print("note: the trailing epochs / model_path options apply to round 0; warm-started trials get "
+                  "--epochs=1 --model_path <donor> (populationbased) instead")
+
+    def _interrupted(self) -> None:
+        """Ctrl-C / SIGTERM: the backend has ended every running trial; say how to continue."""
+        self.console.close()
+        print(f"\nInterrupted: running trials were stopped; {len(self.records)} finished trial(s) are in "
+              f"{self.journal_path}.\nContinue with: {self.hint()}", file=sys.stderr)
+        self.live.rewrite(self.all_records())
+        self.live.close()
+        (self.out / RUNNING_NAME).unlink(missing_ok=True)  # no trial of this tuner is left to kill
 
     def close(self) -> None:
         try:
@@ -410,7 +417,7 @@ class SearchRun:
 
     # ---- checks before spending ------------------------------------------------------------------
     def _check_script(self, argv: List[str]) -> None:
-        """For autoft's own train.py (it imports autoft.finetune and has --check): run
+        """For autoft's own train.py (it imports autoft.finetune, which has --check): run
         ``<script> --check <the first trial's flags>`` once, and stop with its error line before
         any trial runs. Other scripts are left to the fail-fast rule (``_fail_fast``)."""
         if self.checked or not is_autoft_train_script(self.cfg.script):
@@ -453,19 +460,28 @@ class SearchRun:
             f"again with a new --output_dir"
         )
 
-    def _say_disk_estimate(self, rec: TrialRecord) -> None:
-        """When every model is kept (no --keep_models), say once how much disk the search will take."""
-        if self.disk_said or self.cfg.keep_models is not None or not rec.saved:
+    def _say_disk_estimate(self, model_bytes: int, basis: str) -> None:
+        """When every model is kept (no --keep_models), say once how much disk the search will take
+        (``model_bytes`` per trial, from ``basis``) against the output dir's free space."""
+        if self.disk_said or self.cfg.keep_models is not None or model_bytes <= 0:
             return
         self.disk_said = True
-        size = _disk_bytes(self.path(rec.model_dir))
         left = self.cfg.popsize * self.cfg.rounds - len(self.records)
-        need, free = size * left, shutil.disk_usage(self.root).free
-        msg = (f"Disk: each trial keeps its model ({human_bytes(size)}); the {left} trial(s) still to run need "
-               f"~{human_bytes(need)}, {human_bytes(free)} free on {self.out}.")
+        need, free = model_bytes * left, shutil.disk_usage(self.root).free
+        msg = (f"Disk: each trial keeps its model (~{human_bytes(model_bytes)}, {basis}); the {left} trial(s) "
+               f"still to run need ~{human_bytes(need)}, {human_bytes(free)} free on {self.out}.")
         if need > free:
             msg += " warning: that will not fit; add --keep_models K to keep only the K best models."
-        self.console.say(msg)
+        (self.console.say if self.console else print)(msg)
+
+    def _pretrained_bytes(self) -> int:
+        """The size of the pretrained model a trailing ``model_dir`` option names (a fine-tuned copy
+        of it is what each trial saves), 0 when there is none."""
+        for opt in self.cfg.options:
+            key, _, value = opt.partition("=")
+            if key in ("--model_dir", "--model") and Path(value).is_dir():
+                return _disk_bytes(Path(value))
+        return 0
 
     # ---- one round -----------------------------------------------------------------------------
     def _run_round(self, k: int, points: Sequence[np.ndarray]) -> List[TrialRecord]:
@@ -612,7 +628,8 @@ class SearchRun:
             self.noted.append(o.note)
         self.console.say(msg)
         self.console.trial_done()
-        self._say_disk_estimate(rec)
+        if rec.saved:
+            self._say_disk_estimate(_disk_bytes(self.path(rec.model_dir)), "the size of the first saved model")
 
     def _end_round(self, k: int) -> bool:
         """Journal round ``k`` (its donors for the next round) and, with --keep_models, delete the model
@@ -686,14 +703,13 @@ class SearchRun:
 
 def is_autoft_train_script(script: str) -> bool:
     """Whether ``script`` is autoft's own train.py (or one built the same way): it imports
-    autoft.finetune and offers --check."""
+    autoft.finetune, whose command line has --check."""
     try:
         src = Path(script).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False
-    imports = re.search(r"^\s*(from\s+autoft\.finetune\s+import|import\s+autoft\.finetune|"
-                        r"from\s+autoft\s+import\s+[^\n]*\bfinetune\b)", src, re.MULTILINE)
-    return bool(imports) and "--check" in src
+    return bool(re.search(r"^\s*(from\s+autoft\.finetune\s+import|import\s+autoft\.finetune|"
+                          r"from\s+autoft\s+import\s+[^\n]*\bfinetune\b)", src, re.MULTILINE))
 
 
 def _clean_leftovers(round_dir: Path, idx: int, attempt: int = 1) -> None:

@@ -47,6 +47,7 @@ def main() -> None:
     p.add_argument("--gate", default=None)
     p.add_argument("--wait_peers", type=int, default=0)
     p.add_argument("--dataset", default=None)
+    p.add_argument("--model_dir", default=None)  # the pretrained model, as train.py's (unused here)
     p.add_argument("--score_at", default="")
     p.add_argument("--score_text", default="nan")
     p.add_argument("--grandchild_at", default="")
@@ -92,15 +93,16 @@ def main() -> None:
                 if peers_met:
                     break
                 time.sleep(0.02)
-    if tag in args.stubborn_at.split(",") and args.record_dir:
-        while True:  # SIGTERM is noted (handler installed before the start record) and ignored
-            time.sleep(0.05)
     if tag in args.grandchild_at.split(",") and args.record_dir:
         import subprocess
 
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", f"grandchild-of-{tag}"])
+        marker = f"grandchild-of-{tag}-in-{args.record_dir}"  # unique to this test's record dir
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", marker])
         with open(os.path.join(args.record_dir, f"{tag}-grandchild.json"), "w") as f:
             json.dump({"pid": child.pid}, f)
+    if tag in args.stubborn_at.split(",") and args.record_dir:
+        while True:  # SIGTERM is noted (handler installed before the start record) and ignored
+            time.sleep(0.05)
     if args.fail_all is not None:
         print(args.fail_all, file=sys.stderr)
         sys.exit(2)

@@ -4,7 +4,7 @@ with the log line "resumed from step N of M"; a successful finish deletes it.
 
 Each of --steps steps records itself (``<record_dir>/<tag>-steps.txt``, one line per step run),
 saves the state and reports an intermediate result. --block_at_step K holds the first attempt
-(never a resumed one) before step K until --gate exists, so a test can kill the tuner mid-trial.
+(never a resumed one) of trial --block_tag before step K until --gate exists (--step_sleep S after each step), so a test can kill the tuner mid-trial.
 The score is the quadratic toy's, so the search is the same as with tests/toy/quadratic.py.
 """
 
@@ -32,6 +32,7 @@ def main() -> None:
     p.add_argument("--block_tag", default="")
     p.add_argument("--gate", default=None)
     p.add_argument("--record_dir", required=True)
+    p.add_argument("--step_sleep", type=float, default=0.0)
     args = p.parse_args()
     m = re.search(r"round(\d+)[/\\]model-(\d+)$", args.saved_params_dir.rstrip("/"))
     tag = f"r{m.group(1)}i{m.group(2)}"
@@ -58,6 +59,7 @@ def main() -> None:
             json.dump({"step": step + 1}, f)
         os.replace(state_file + ".tmp", state_file)
         report_intermediate_result(final * (step + 1) / args.steps, step + 1)
+        time.sleep(args.step_sleep)
     os.makedirs(args.saved_params_dir, exist_ok=True)
     with open(os.path.join(args.saved_params_dir, "model.json"), "w") as f:
         json.dump({"values": values, "score": final}, f)
