@@ -1,9 +1,10 @@
-"""Predict a task's test split with the best model and write the submission files.
+"""Predict with the best model: a task's test split (submission files) or your own text.
 
     python predict.py --dataset tnews --checkpoint_dir ./output
     python predict.py --dataset demo --checkpoint_dir output/demo --score
+    echo 质量很好 | python predict.py --checkpoint_dir output/demo --input -
 
-Flags: python predict.py --help; details in docs/finetune.md.
+Flags: python predict.py --help; details in docs/predict.md.
 """
 
 import sys

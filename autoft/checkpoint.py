@@ -9,7 +9,7 @@ Our format is a directory (no pickle anywhere):
     labels.json            classifier only: label strings in id order
     train_state.json       optional: score, hparams, epoch... (``extra`` of save_pretrained)
 
-Foreign directories (Hugging Face, PaddleNLP, PaddleHub 1.x) are read by ``autoft.foreign``.
+Foreign directories (Hugging Face, PaddleNLP, PaddleHub 1.x) are read by ``autoft.weights``.
 Nothing is ever downloaded: a model name resolves to a local directory or to an error that
 says which files to put where.
 """
@@ -28,6 +28,8 @@ import numpy as np
 from autoft import atomic
 from autoft.errors import AutoftError
 from autoft.paths import models_home
+from autoft.weights import AUTOFT_MARKER, detect_format, is_autoft_dir, read_foreign
+from autoft.weights.files import check_vocab_size, read_json, read_safetensors
 
 log = logging.getLogger("autoft")
 
@@ -101,92 +103,18 @@ def _has_model_files(d: Path) -> bool:
     )
 
 
-def is_autoft_dir(path: PathLike) -> bool:
-    """True if ``path/config.json`` or the model.safetensors metadata carries our "autoft_format" marker.
-
-    The weights' marker lets a damaged config.json be reported as such, not as a foreign format.
-    """
-    cfg = Path(path) / CONFIG
-    try:
-        if "autoft_format" in json.loads(cfg.read_text(encoding="utf-8")):
-            return True
-    except (OSError, ValueError, TypeError):
-        pass
-    weights = Path(path) / WEIGHTS
-    if not weights.is_file():
-        return False
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(weights), framework="np") as f:
-            return "autoft_format" in (f.metadata() or {})
-    except Exception:  # unreadable weights: not recognisably ours
-        return False
-
-
 # --------------------------------------------------------------------------- small readers
-
-
-def _read_json(path: Path, what: str):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AutoftError(f"{path}: file not found (expected {what})") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise AutoftError(f"{path}: cannot read {what}: {exc}") from None
 
 
 def read_config(path: Path):
     """BertConfig from our config.json; errors name the file."""
     from autoft.model import BertConfig
 
-    raw = _read_json(path, "the model config (a JSON object of BertConfig fields)")
-    if not isinstance(raw, dict):
-        raise AutoftError(f"{path}: expected a JSON object of BertConfig fields, found {type(raw).__name__}")
-    version = raw.get("autoft_format")
+    raw = read_json(path, "the model config (a JSON object of BertConfig fields)", dict)
+    version = raw.get(AUTOFT_MARKER)
     if version is not None and version != FORMAT_VERSION:
         raise AutoftError(f"{path}: autoft_format {version!r} is not supported; expected {FORMAT_VERSION}")
-    try:
-        return BertConfig.from_dict(raw)
-    except AutoftError as exc:
-        raise AutoftError(f"{path}: {exc}") from None
-
-
-def read_weights(path: Path) -> dict[str, np.ndarray]:
-    """All tensors of our model.safetensors; a missing or corrupt file is an error naming it."""
-    from safetensors.numpy import load_file
-
-    if not path.is_file():
-        raise AutoftError(f"{path}: file not found (expected the model weights, model.safetensors)")
-    try:
-        return load_file(str(path))
-    except Exception as exc:  # safetensors raises its own error types for corrupt headers/data
-        raise AutoftError(f"{path}: cannot read as safetensors (corrupt or truncated file?): {exc}") from None
-
-
-def vocab_size_of(path: Path) -> int:
-    """Number of tokens in a vocab.txt (one per line; a final newline does not add one)."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise AutoftError(f"{path}: file not found (expected the model's vocab.txt)") from None
-    except UnicodeDecodeError as exc:
-        raise AutoftError(
-            f"{path}: expected UTF-8 text, found an invalid byte at offset {exc.start}"
-        ) from None
-    lines = text.lstrip("\ufeff").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return len(lines)
-
-
-def check_vocab(vocab_file: Path, rows: int, weights_source: str) -> None:
-    n = vocab_size_of(vocab_file)
-    if n != rows:
-        raise AutoftError(
-            f"{vocab_file}: vocabulary has {n} tokens but {weights_source} has {rows} rows in "
-            f"embeddings.word_embeddings.weight; expected the vocab.txt that belongs to these weights"
-        )
+    return BertConfig.from_dict(raw, str(path))
 
 
 # --------------------------------------------------------------------------- state dicts
@@ -265,17 +193,17 @@ def save_pretrained(
     out_dir = Path(out_dir)
     vocab_file = Path(vocab_file)
     state = state_of(model)
-    emb = next(n for n in state if n.endswith("embeddings.word_embeddings.weight"))
-    check_vocab(vocab_file, state[emb].shape[0], f"the model being saved ({emb})")
+    emb = model.param_table()[0].name  # the word embedding comes first
+    check_vocab_size(vocab_file, state[emb].shape[0], "the model being saved", f" in {emb}")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic.temp_sibling(out_dir)
     tmp.mkdir()
     try:
-        config = {**model.config.to_dict(), "autoft_format": FORMAT_VERSION}
+        config = {**model.config.to_dict(), AUTOFT_MARKER: FORMAT_VERSION}
         if getattr(model, "labels", None) is not None:
             config["classifier_dropout"] = model.dropout
         _write_json(tmp / CONFIG, config)
-        save_file(state, str(tmp / WEIGHTS), metadata={"autoft_format": str(FORMAT_VERSION)})
+        save_file(state, str(tmp / WEIGHTS), metadata={AUTOFT_MARKER: str(FORMAT_VERSION)})
         shutil.copyfile(vocab_file, tmp / VOCAB)
         _write_json(tmp / TOKENIZER_CONFIG, {"do_lower_case": bool(do_lower_case)})
         labels = getattr(model, "labels", None)
@@ -297,36 +225,33 @@ def load_pretrained(path_or_name: PathLike, model_dir: Optional[PathLike] = None
     """The encoder (BertModel, eval mode) of any supported model directory.
 
     Format auto-detected: ours (also a classifier dir: its encoder part is returned), or a
-    Hugging Face / PaddleNLP / PaddleHub 1.x directory via ``autoft.foreign``. Source tensors
+    Hugging Face / PaddleNLP / PaddleHub 1.x directory via ``autoft.weights``. Source tensors
     that are not used (MLM/NSP heads, a foreign classifier head) are reported in one info line.
     Raises AutoftError for a missing model, an unknown layout, missing/unexpected tensors,
     shape mismatches, a vocab.txt that does not match the embedding, corrupt files.
     """
-    from autoft.model import BertModel
+    from autoft.model import ENCODER_PREFIX, BertModel, split_encoder_state
 
     d = resolve_model_dir(path_or_name, model_dir)
     if is_autoft_dir(d):
         config = read_config(d / CONFIG)
-        state = read_weights(d / WEIGHTS)
-        if any(k.startswith("bert.") for k in state):  # a classifier checkpoint: keep the encoder
-            unused = sorted(k for k in state if not k.startswith("bert."))
-            state = {k[len("bert.") :]: v for k, v in state.items() if k.startswith("bert.")}
+        state = read_safetensors(d / WEIGHTS)
+        if any(k.startswith(ENCODER_PREFIX) for k in state):  # a classifier checkpoint: keep the encoder
+            state, unused = split_encoder_state(state)
             if unused:
                 log.info("%s: not used by the encoder: %s", d / WEIGHTS, ", ".join(unused))
         model = BertModel(config, init="zeros")
         assign_state(model, state, str(d / WEIGHTS))
-        check_vocab(d / VOCAB, config.vocab_size, f"{d / WEIGHTS}")
+        check_vocab_size(d / VOCAB, config.vocab_size, str(d / WEIGHTS), " in embeddings.word_embeddings.weight")
         model.eval()
         return model
-    from autoft import foreign  # lazy: only foreign directories need the readers
-
-    fmt = foreign.detect_format(d)
+    fmt = detect_format(d)
     if fmt is None:
         found = ", ".join(sorted(p.name for p in d.iterdir())[:12]) or "nothing"
         raise AutoftError(
             f"{d}: not a model directory autoft knows (found: {found}); expected one of: {LAYOUTS}"
         )
-    config, state, info = foreign.read_foreign(d, fmt)
+    config, state, info = read_foreign(d, fmt)
     model = BertModel(config, init="zeros")
     source = str(info.get("weights_file", d))
     assign_state(model, state, source)
@@ -361,13 +286,13 @@ def load_classifier(path: PathLike):
             f"{d / LABELS}: file not found: {d} holds an encoder, not a classifier (a classifier has "
             f"labels.json, its label strings in id order); load an encoder with load_pretrained"
         )
-    labels = _read_json(d / LABELS, "the classifier's label strings in id order (a JSON list)")
+    labels = read_json(d / LABELS, "the classifier's label strings in id order (a JSON list)")
     if not isinstance(labels, list) or not labels:
         raise AutoftError(f"{d / LABELS}: expected a non-empty JSON list of label strings, found {labels!r}")
     config = read_config(d / CONFIG)
-    dropout = _read_json(d / CONFIG, "the model config").get("classifier_dropout")
+    dropout = read_json(d / CONFIG, "the model config", dict).get("classifier_dropout")
     model = BertForSequenceClassification(config, [str(x) for x in labels], dropout=dropout, init="zeros")
-    assign_state(model, read_weights(d / WEIGHTS), str(d / WEIGHTS))
-    check_vocab(d / VOCAB, config.vocab_size, str(d / WEIGHTS))
+    assign_state(model, read_safetensors(d / WEIGHTS), str(d / WEIGHTS))
+    check_vocab_size(d / VOCAB, config.vocab_size, str(d / WEIGHTS), " in embeddings.word_embeddings.weight")
     model.eval()
     return model

@@ -9,13 +9,11 @@ names come from a labels file beside the weights when there is one, else "0".."n
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from autoft.errors import AutoftError
-from autoft.foreign import short_list
+from autoft.errors import ArgumentParser, AutoftError
+from autoft.weights import read_json, short_list
 
 LABEL_FILES = ("labels.json", "labels.txt", "label_list.txt")
 
@@ -28,21 +26,15 @@ def read_labels(src: Path, n: int, hf_config: Optional[Path] = None) -> List[str
         path = src / name
         if not path.is_file():
             continue
-        text = path.read_text(encoding="utf-8")
         if name.endswith(".json"):
-            try:
-                labels = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise AutoftError(f"{path}: expected a JSON list of label names, found invalid JSON ({exc})") from None
-            if not isinstance(labels, list):
-                raise AutoftError(f"{path}: expected a JSON list of label names, found {type(labels).__name__}")
+            labels = read_json(path, "a JSON list of label names", list)
         else:
-            labels = [line.strip() for line in text.splitlines() if line.strip()]
+            labels = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if len(labels) != n:
             raise AutoftError(f"{path}: expected {n} labels (the classifier head has {n} outputs), found {len(labels)}")
         return [str(x) for x in labels]
     if hf_config is not None and hf_config.is_file():
-        id2label = json.loads(hf_config.read_text(encoding="utf-8")).get("id2label") or {}
+        id2label = read_json(hf_config, "the model config (a JSON object)", dict).get("id2label") or {}
         try:
             labels = [str(id2label[k]) for k in sorted(id2label, key=int)]
         except (ValueError, TypeError):
@@ -57,17 +49,17 @@ def convert(src, dst, model_dir=None, force: bool = False) -> dict:
 
     Returns a summary dict: format, source, parameters, unused, labels (None for an encoder).
     Raises AutoftError when ``dst`` exists and is not empty (unless ``force``), and for
-    everything :func:`autoft.foreign.read_foreign` rejects.
+    everything :func:`autoft.weights.read_foreign` rejects.
     """
-    from autoft import checkpoint, foreign
-    from autoft.model import BertForSequenceClassification, BertModel
+    from autoft import checkpoint, weights
+    from autoft.model import BertForSequenceClassification, BertModel, classifier_state
 
     src_path = Path(src)
     if not src_path.exists() or model_dir is not None:
         src_path = checkpoint.resolve_model_dir(str(src), model_dir)
-    fmt = foreign.detect_format(src_path)
+    fmt = weights.detect_format(src_path)
     if fmt is None:
-        foreign.read_foreign_raw(src_path)  # raises the message that says what a model directory holds
+        weights.read_foreign(src_path)  # raises the message that says what a model directory holds
     dst = Path(dst)
     if dst.resolve() == src_path.resolve():
         raise AutoftError(f"{dst}: output directory is the source directory; choose a new directory")
@@ -78,11 +70,11 @@ def convert(src, dst, model_dir=None, force: bool = False) -> dict:
         is_classifier = (src_path / "labels.json").is_file()
         model = checkpoint.load_classifier(src_path) if is_classifier else checkpoint.load_pretrained(src_path)
         vocab = src_path / "vocab.txt"
-        lower = foreign.read_do_lower_case(src_path / "tokenizer_config.json")
+        lower = weights.read_do_lower_case(src_path / "tokenizer_config.json")
         unused: List[str] = []
         labels = model.labels if is_classifier else None
     else:
-        config, state, info = foreign.read_foreign(src_path, fmt)
+        config, state, info = weights.read_foreign(src_path, fmt)
         head = info["classifier"]
         if head is None:
             model = BertModel(config, init="zeros")
@@ -91,8 +83,7 @@ def convert(src, dst, model_dir=None, force: bool = False) -> dict:
             n = int(head["bias"].shape[0])
             labels = read_labels(src_path, n, src_path / "config.json" if fmt == "hf" else None)
             model = BertForSequenceClassification(config, labels, init="zeros")
-            state = {"bert." + k: v for k, v in state.items()}
-            state["classifier.weight"], state["classifier.bias"] = head["weight"], head["bias"]
+            state = classifier_state(state, head)
         checkpoint.assign_state(model, state, str(info["weights_file"]))
         vocab, lower, unused = info["vocab_file"], info["do_lower_case"], info["unused"]
     checkpoint.save_pretrained(model, dst, vocab, do_lower_case=lower)
@@ -102,20 +93,22 @@ def convert(src, dst, model_dir=None, force: bool = False) -> dict:
 
 def cli(argv: Optional[Sequence[str]] = None) -> int:
     """``autoft convert SRC DST [--model_dir DIR] [--force]``."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="autoft convert",
         description="Convert pretrained weights (Hugging Face, PaddleNLP, PaddleHub 1.x module, or autoft) "
                     "into autoft's format: config.json, model.safetensors, vocab.txt, tokenizer_config.json "
-                    "(+ labels.json for a fine-tuned classifier).")
+                    "(+ labels.json for a fine-tuned classifier). Exit 0: converted; 2: a bad source, "
+                    "destination or flag (one line naming it).")
     parser.add_argument("src", help="model directory, or a model name looked up in --model_dir / $AUTOFT_HOME/models")
     parser.add_argument("dst", help="output directory (must not exist or be empty, unless --force)")
-    parser.add_argument("--model_dir", default=None, help="directory holding the model when SRC is a name")
+    parser.add_argument("--model_dir", default=None,
+                        help="directory holding the model when SRC is a name (default: $AUTOFT_HOME/models)")
     parser.add_argument("--force", action="store_true", help="write into DST even if it is not empty")
     args = parser.parse_args(list(argv or []))
 
-    from autoft.runtime import setup_process
+    from autoft.runtime import import_paddle
 
-    setup_process()  # before anything imports paddle
+    import_paddle()  # thread setup first, and Paddle's OMP_NUM_THREADS banner filtered out
     summary = convert(args.src, args.dst, args.model_dir, args.force)
     c = summary["config"]
     print(f"read {summary['source']} (format: {summary['format']})")

@@ -1,179 +1,92 @@
 """Fine-tune a BERT classifier on one task: the engine behind train.py.
 
-Flat on purpose (nanoGPT style): ``main`` parses flags, ``train`` builds everything and runs
-one loop you can read top to bottom — batch, forward, backward, clip, set LR, step, log,
-evaluate, keep the best model. Discriminative LR, the schedule and gradual unfreezing come
-from autoft/optim.py as data (parameter groups, a step -> LR function, a level count per
-epoch); the loop never branches on them.
+``train`` reads top to bottom, nanoGPT style: ``setup`` builds everything (model, data,
+optimizer, schedule, where files go; or picks a run up from its resume checkpoint), the loop
+runs batch -> forward -> backward -> step -> log -> evaluate, ``finish`` writes the results.
+Discriminative LR, the schedule and gradual unfreezing come from autoft/optim.py as data
+(parameter groups, a step -> LR function, a level count per epoch); the loop never branches on
+them. Flags: autoft/train_config.py. Resume files: autoft/resume.py.
 
-Flags keep the seed's names and PaddleHub AutoDL Finetuner meaning
-(../shared/reference/autofinetune.md §3-§4): the tuner runs
-``python -u train.py [--epochs=1 --model_path DIR] --saved_params_dir=DIR --learning_rate=..
---blocks=.. --factor=.. dataset <name>``; the best model lands in --saved_params_dir and the
-best dev accuracy is handed to ``report_final_result``.
+The best model lands in --saved_params_dir (a tuner trial) or <checkpoint_dir>/best_model,
+and the best dev accuracy is handed to ``report_final_result``; every evaluation's accuracy
+goes to ``report_intermediate_result``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import random
-import shutil
+import os
 import sys
-import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from autoft import atomic
+from autoft import atomic, resume
 from autoft.errors import AutoftError
+from autoft.train_config import (  # noqa: F401  (re-exported: tests, predict.py, benchmarks)
+    DATASET_DEFAULTS,
+    DEFAULT_MODEL,
+    DEMO_MODEL,
+    DatasetDefaults,
+    TrainConfig,
+    _bool,
+    build_parser,
+    check_seq_len,
+    parse_args,
+)
+from autoft.visualdl import ScalarLog
 
 log = logging.getLogger("autoft.finetune")
 
-DEFAULT_MODEL = "roberta-wwm-ext-large"
+
+# ---------------------------------------------------------------- device
 
 
-@dataclass(frozen=True)
-class DatasetDefaults:
-    batch_size: int
-    max_seq_len: int
-    epochs: int
-    learning_rate: float
+def _installed_paddle() -> str:
+    """'paddlepaddle-gpu 2.6.2' / 'paddlepaddle 3.3.1': the wheel that provides ``paddle``."""
+    from importlib import metadata
+
+    found = []
+    for dist in ("paddlepaddle-gpu", "paddlepaddle"):
+        try:
+            found.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return " and ".join(found) or "an unknown Paddle build (no paddlepaddle distribution metadata)"
 
 
-# The seed's per-dataset settings (reference/datasets.md). The demo trains a small model
-# from scratch, which wants a much larger LR than fine-tuning does (measured: docs/finetune.md).
-DATASET_DEFAULTS: Dict[str, DatasetDefaults] = {
-    "tnews": DatasetDefaults(16, 128, 3, 5e-5),
-    "lcqmc": DatasetDefaults(16, 128, 3, 5e-5),
-    "xnli": DatasetDefaults(32, 128, 2, 5e-5),
-    "inews": DatasetDefaults(4, 512, 3, 5e-5),
-    "custom": DatasetDefaults(16, 128, 3, 5e-5),
-    "demo": DatasetDefaults(32, 128, 2, 1e-3),
-}
-
-# The demo's from-scratch model (measured to reach >= 78% dev accuracy in minutes on 2 cores).
-DEMO_MODEL = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512,
-                  max_position_embeddings=128, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+def gpu_requested(environ=None) -> Optional[str]:
+    """The CUDA_VISIBLE_DEVICES value when it names a GPU (not unset, empty or -1), else None."""
+    value = (os.environ if environ is None else environ).get("CUDA_VISIBLE_DEVICES")
+    if value is None or value.strip() in ("", "-1"):
+        return None
+    return value.strip()
 
 
-# ---------------------------------------------------------------- flags
+def pick_device(paddle, use_gpu: Optional[bool], amp: str, environ=None) -> str:
+    """'gpu' or 'cpu', set as Paddle's device; --amp is dropped with a warning on CPU.
 
-
-def _bool(text: str) -> bool:
-    t = str(text).strip().lower()
-    if t in ("1", "true", "yes", "y", "on"):
-        return True
-    if t in ("0", "false", "no", "n", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected True or False, found {text!r}")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="train.py",
-        description="Fine-tune a Chinese BERT/RoBERTa classifier with discriminative learning rates "
-                    "(PaddleHub 1.4 CombinedStrategy semantics). Unset values take the dataset's defaults.")
-    a = p.add_argument
-    # The seed's flags, same names and meaning.
-    a("--dataset", type=str, default=None, help="tnews | lcqmc | xnli | inews | custom | demo")
-    a("--learning_rate", type=float, default=None, help="peak LR (default: 5e-5; demo 1e-3)")
-    a("--blocks", type=int, default=16, help="discriminative LR blocks (0 = off)")
-    a("--factor", type=float, default=1.1, help="LR divisor from one block to the next one down")
-    a("--saved_params_dir", type=str, default=None, help="copy the best model here (tuner trials)")
-    a("--model_path", type=str, default=None, help="warm start: a saved classifier dir (labels must match)")
-    a("--checkpoint_dir", type=str, default=None, help="best_model/ and visualdl/ go here")
-    a("--epochs", type=int, default=None)
-    # Ours.
-    a("--model", type=str, default=None, help=f"pretrained model name or path (default {DEFAULT_MODEL}; "
-      "demo: a small model from scratch)")
-    a("--model_dir", type=str, default=None, help="directory holding the pretrained model")
-    a("--data_dir", type=str, default=None, help="task files (default $AUTOFT_HOME/data/<dataset>)")
-    a("--batch_size", type=int, default=None)
-    a("--max_seq_len", type=int, default=None)
-    a("--use_gpu", type=_bool, default=None, help="True/False (default: GPU when Paddle has one)")
-    a("--seed", type=int, default=1)
-    a("--amp", choices=["none", "fp16", "bf16"], default="none", help="mixed precision (GPU only)")
-    a("--warmup", type=float, default=0.1, help="warmup proportion of the steps")
-    a("--start_point", type=float, default=0.9, help="linear decay starts at this fraction")
-    a("--frz_blocks", type=int, default=0, help="gradual unfreezing over this many epochs (0 = off)")
-    a("--cut_fraction", type=float, default=0.0, help="> 0: slanted triangular LR instead")
-    a("--ratio", type=float, default=32.0, help="slanted triangular LR ratio")
-    a("--noam", action="store_true", help="noam decay instead of linear decay")
-    a("--dis_mode", choices=["levels", "layers"], default="levels",
-      help="levels: PaddleHub 1.4 op-depth levels; layers: per transformer layer")
-    a("--weight_decay", type=float, default=0.01)
-    a("--clip", type=float, default=0.0, help="clip gradients to this global norm (0 = off)")
-    a("--grad_accum", type=int, default=1, help="micro-batches per optimizer step")
-    a("--eval_interval", type=int, default=0, help="also evaluate every N steps (0 = epoch ends only)")
-    a("--eval_batch_size", type=int, default=None)
-    a("--max_train_examples", type=int, default=0, help="train on a fixed random subset of this size")
-    a("--log_interval", type=int, default=20)
-    a("--no_cache", action="store_true", help="do not cache tokenized features")
-    return p
-
-
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    """Parse flags; PaddleHub-style trailing ``key value`` pairs (``dataset demo``) are
-    accepted as ``--key=value``. Fills dataset defaults. Raises AutoftError on bad values."""
-    args_in = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    try:
-        args, rest = parser.parse_known_args(args_in)
-        if rest:
-            if len(rest) % 2 or any(t.startswith("-") for t in rest[::2]):
-                raise AutoftError(f"train.py: unknown flags or an odd number of trailing key value "
-                                  f"tokens: {' '.join(rest)} (see train.py --help)")
-            pairs = [f"--{k}={v}" for k, v in zip(rest[::2], rest[1::2])]
-            args = parser.parse_args(pairs, namespace=args)
-    except SystemExit as exc:
-        if exc.code == 0:
-            raise
-        raise AutoftError(f"train.py: bad flags {' '.join(args_in)} (see train.py --help)") from None
-    if not args.dataset:
-        raise AutoftError("--dataset: expected one of tnews, lcqmc, xnli, inews, custom, demo; found nothing")
-    args.dataset = args.dataset.lower()
-    d = DATASET_DEFAULTS.get(args.dataset, DATASET_DEFAULTS["custom"])
-    for name in ("batch_size", "max_seq_len", "epochs", "learning_rate"):
-        if getattr(args, name) is None:
-            setattr(args, name, getattr(d, name))
-    if args.eval_batch_size is None:
-        args.eval_batch_size = max(args.batch_size * 4, 32)
-    for name in ("batch_size", "max_seq_len", "grad_accum", "eval_batch_size"):
-        if getattr(args, name) < 1:
-            raise AutoftError(f"--{name}: expected a positive integer, found {getattr(args, name)}")
-    if args.epochs < 1:
-        raise AutoftError(f"--epochs: expected >= 1, found {args.epochs}")
-    if not (args.learning_rate > 0 and math.isfinite(args.learning_rate)):
-        raise AutoftError(f"--learning_rate: expected a number > 0, found {args.learning_rate}")
-    if args.blocks > 0 and not args.factor > 0:
-        raise AutoftError(f"--factor: expected a number > 0, found {args.factor}")
-    if not 0 <= args.warmup <= 1 or not 0 <= args.start_point <= 1 or not 0 <= args.cut_fraction < 1:
-        raise AutoftError("--warmup/--start_point: expected 0..1, --cut_fraction 0..<1; found "
-                          f"{args.warmup}/{args.start_point}/{args.cut_fraction}")
-    return args
-
-
-# ---------------------------------------------------------------- setup helpers
-
-
-def set_seed(paddle, seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    paddle.seed(seed)
-
-
-def pick_device(paddle, use_gpu: Optional[bool], amp: str) -> str:
-    """'gpu' or 'cpu'; --amp is dropped with a warning on CPU."""
-    has_gpu = paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
-    if use_gpu and not has_gpu:
-        raise AutoftError("--use_gpu=True: this Paddle has no usable GPU (install paddlepaddle-gpu, "
-                          "check CUDA_VISIBLE_DEVICES), or pass --use_gpu=False")
+    Never a silent CPU: when CUDA_VISIBLE_DEVICES names a GPU, or --use_gpu True is given, and
+    this Paddle cannot use one, an AutoftError says which wheel is installed and how to get the
+    GPU one; ``--use_gpu False`` trains on CPU on purpose.
+    """
+    compiled = paddle.is_compiled_with_cuda()
+    has_gpu = compiled and paddle.device.cuda.device_count() > 0
+    visible = gpu_requested(environ)
+    if not has_gpu and use_gpu is not False and (use_gpu or visible is not None):
+        why = (f"CUDA_VISIBLE_DEVICES={visible} names a GPU" if visible is not None else "--use_gpu True asks for a GPU")
+        what = ("a CPU-only build" if not compiled else "a CUDA build that sees no GPU (driver, or "
+                "CUDA_VISIBLE_DEVICES naming a device that does not exist?)")
+        raise AutoftError(
+            f"{why}, but the installed Paddle ({_installed_paddle()}) is {what}. For the GPU install "
+            "paddlepaddle-gpu (PyPI: pip install paddlepaddle-gpu==2.6.2, CUDA 12; Paddle 3.x GPU wheels come "
+            "from Paddle's own index, https://www.paddlepaddle.org.cn/install), or pass --use_gpu False "
+            "to train on CPU on purpose")
     device = "gpu" if (has_gpu if use_gpu is None else use_gpu) else "cpu"
     paddle.set_device(device)
     if device == "cpu" and amp != "none":
@@ -181,27 +94,28 @@ def pick_device(paddle, use_gpu: Optional[bool], amp: str) -> str:
     return device
 
 
-def build_model(args, task):
+# ---------------------------------------------------------------- model and data
+
+
+def build_model(cfg: TrainConfig, task):
     """(model, tokenizer, vocab_file, how) for the run: warm start from --model_path, the demo's
     small model from scratch, or a pretrained encoder plus a new classifier head."""
     from autoft import checkpoint
     from autoft.model import BertConfig, BertForSequenceClassification
     from autoft.tokenizer import BertTokenizer
 
-    if args.model_path:
-        path = Path(args.model_path)
+    if cfg.model_path:
+        path = Path(cfg.model_path)
         model = checkpoint.load_classifier(path)
         check_labels(model.labels, task.labels, path, task.name)
         return model, BertTokenizer.from_dir(path), path / "vocab.txt", f"warm start from {path}"
-    if args.dataset == "demo" and args.model is None and args.model_dir is None:
+    if _is_demo_model(cfg):
         vocab_file = Path(task.data_dir) / "vocab.txt"
         tokenizer = BertTokenizer.from_vocab(vocab_file)
-        config = BertConfig(vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id,
-                            max_position_embeddings=max(DEMO_MODEL["max_position_embeddings"], args.max_seq_len),
-                            **{k: v for k, v in DEMO_MODEL.items() if k != "max_position_embeddings"})
+        config = BertConfig(vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id, **DEMO_MODEL)
         return BertForSequenceClassification(config, list(task.labels)), tokenizer, vocab_file, \
             "demo model from scratch"
-    model_dir = checkpoint.resolve_model_dir(args.model or DEFAULT_MODEL, args.model_dir)
+    model_dir = checkpoint.resolve_model_dir(cfg.model or DEFAULT_MODEL, cfg.model_dir)
     encoder = checkpoint.load_pretrained(model_dir)
     # "zeros" skips a random init of a whole encoder that is replaced right away; the new
     # head then gets BERT's N(0, initializer_range) weights and a zero bias.
@@ -212,6 +126,10 @@ def build_model(args, task):
     normal = paddle.nn.initializer.Normal(0.0, encoder.config.initializer_range)
     normal(model.classifier.weight)
     return model, BertTokenizer.from_dir(model_dir), Path(model_dir) / "vocab.txt", f"pretrained {model_dir}"
+
+
+def _is_demo_model(cfg: TrainConfig) -> bool:
+    return cfg.dataset == "demo" and cfg.model is None and cfg.model_dir is None and not cfg.model_path
 
 
 def check_labels(found: Sequence[str], expected: Sequence[str], path, task_name: str) -> None:
@@ -240,8 +158,9 @@ def subset(features, n: int, seed: int = 0):
     return dataclasses.replace(features, **fields)
 
 
-def evaluate(paddle, model, features, batch_size: int) -> tuple:
-    """(accuracy, mean cross-entropy) on labelled features, under no_grad, in length buckets."""
+def evaluate(paddle, model, features, batch_size: int, amp_dtype: Optional[str] = None) -> tuple:
+    """(accuracy, mean cross-entropy) on labelled features, under no_grad, in length buckets;
+    under auto_cast when ``amp_dtype`` is given (the loss is computed in float32 either way)."""
     import paddle.nn.functional as F
 
     from autoft.data import features as feats
@@ -249,208 +168,386 @@ def evaluate(paddle, model, features, batch_size: int) -> tuple:
     model.eval()
     correct = total = 0
     loss_sum = 0.0
-    with paddle.no_grad():
+    with paddle.no_grad(), paddle.amp.auto_cast(enable=amp_dtype is not None, dtype=amp_dtype or "float16"):
         for batch in feats.batches(features, batch_size, shuffle=False, seed=0, bucket=True):
-            logits = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+            logits = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]).astype("float32")
             gold = batch["labels"].reshape([-1])
-            loss_sum += float(F.cross_entropy(logits.astype("float32"), gold, reduction="sum"))
+            loss_sum += float(F.cross_entropy(logits, gold, reduction="sum"))
             correct += int((logits.argmax(axis=-1) == gold).astype("int64").sum())
             total += int(gold.shape[0])
     model.train()
     return correct / max(total, 1), loss_sum / max(total, 1)
 
 
-class Scalars:
-    """VisualDL scalars when visualdl imports, else nothing (training must not depend on it)."""
-
-    def __init__(self, logdir: Path):
-        try:
-            from visualdl import LogWriter
-
-            self.writer = LogWriter(logdir=str(logdir))
-        except Exception as exc:  # a broken visualdl install must not stop training
-            log.warning("VisualDL disabled: %s", exc)
-            self.writer = None
-
-    def add(self, tag: str, value: float, step: int) -> None:
-        if self.writer is not None:
-            self.writer.add_scalar(tag=tag, value=float(value), step=step)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+# ---------------------------------------------------------------- the best keeper
 
 
-# ---------------------------------------------------------------- the run
+@dataclass
+class BestKeeper:
+    """Keeps the model with the highest dev accuracy in ``best_dir``; equal accuracy (common on
+    small dev sets) goes to the lower dev loss, i.e. the more confident model."""
+
+    best_dir: Path
+    save: Callable[[dict], None]  # writes the model with this train_state.json
+    score: Optional[float] = None
+    dev_loss: Optional[float] = None
+    epoch: int = 0
+    step: int = 0
+
+    def offer(self, acc: float, dev_loss: float, epoch: int, step: int, extra: Callable[[], dict]) -> bool:
+        """Save the model if it beats the best so far; True when it did."""
+        if self.score is not None and (acc, -dev_loss) <= (self.score, -self.dev_loss):
+            return False
+        self.score, self.dev_loss, self.epoch, self.step = acc, dev_loss, epoch, step
+        self.save(dict(self.state(), **extra()))
+        return True
+
+    def state(self) -> dict:
+        return {"score": self.score, "dev_loss": self.dev_loss, "epoch": self.epoch, "step": self.step}
+
+    def load(self, state: dict) -> None:
+        self.score, self.dev_loss = state["score"], state["dev_loss"]
+        self.epoch, self.step = state["epoch"], state["step"]
 
 
-def train(args: argparse.Namespace) -> dict:
-    """Fine-tune per ``args`` (from ``parse_args``). Returns the train state of the best model
-    (score = best dev accuracy, epoch, step, first_loss, hparams, ...)."""
-    from autoft import runtime
+# ---------------------------------------------------------------- setup
 
-    paddle = runtime.import_paddle()
-    import paddle.nn.functional as F
 
-    from autoft import checkpoint, optim
+@dataclass
+class Run:
+    """Everything ``setup`` builds for the loop."""
+
+    cfg: TrainConfig
+    paddle: object
+    device: str
+    model: object
+    train_set: object
+    dev_set: object
+    opt: object
+    lr_at: Callable[[int], float]
+    scaler: object
+    amp_dtype: Optional[str]  # set when training (and evaluation) run under auto_cast
+    n_levels: int
+    micro_per_epoch: int
+    steps_per_epoch: int
+    total_steps: int
+    block_mults: dict
+    ckpt_dir: Optional[Path]  # None for a tuner trial: only the best model is kept
+    resume_dir: Path
+    keeper: BestKeeper
+    scalars: ScalarLog
+    reseed_each_step: bool
+    position: resume.Position = field(default_factory=resume.Position)
+    history: list = field(default_factory=list)
+    first_loss: Optional[float] = None
+    elapsed_before: float = 0.0  # seconds spent before a resume
+    t_start: float = field(default_factory=time.time)
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.time() - self.t_start
+
+    def record(self) -> dict:
+        """train_state.json's body: best, first loss, every evaluation (schema: docs/finetune.md)."""
+        return dict(self.keeper.state(), first_loss=self.first_loss, history=list(self.history),
+                    hparams=self.cfg.to_dict(), dataset=self.cfg.dataset, elapsed_seconds=self.elapsed())
+
+
+def output_dirs(cfg: TrainConfig) -> tuple:
+    """(checkpoint dir or None, best model dir, resume dir).
+
+    A tuner trial (--saved_params_dir without --checkpoint_dir) keeps only its best model, written
+    straight into --saved_params_dir, and its resume state beside it in ``<dir>.resume`` (never
+    inside: that dir must hold only the model). A standalone run uses --checkpoint_dir, default
+    ./ckpt_<dataset>, with best_model/ and resume/ inside.
+    """
+    if cfg.saved_params_dir and not cfg.checkpoint_dir:
+        saved = Path(cfg.saved_params_dir)
+        return None, saved, saved.with_name(saved.name + ".resume")
+    ckpt = Path(cfg.checkpoint_dir or f"ckpt_{cfg.dataset}")
+    return ckpt, ckpt / "best_model", ckpt / "resume"
+
+
+def setup(cfg: TrainConfig) -> Run:
+    """Build the run: device, seeds, data, model, optimizer, schedule, output dirs; then, unless
+    --no_resume, continue from the resume checkpoint if one is there."""
+    from autoft import checkpoint, optim, runtime
     from autoft.data import features as feats
     from autoft.data import load_task
 
+    paddle = runtime.import_paddle()
     t_start = time.time()
-    device = pick_device(paddle, args.use_gpu, args.amp)
-    set_seed(paddle, args.seed)
-    task = load_task(args.dataset, args.data_dir)
+    device = pick_device(paddle, cfg.use_gpu, cfg.amp)
+    resume.seed_all(paddle, cfg.seed)
+    task = load_task(cfg.dataset, cfg.data_dir)
+    model, tokenizer, vocab_file, how = build_model(cfg, task)
+    check_seq_len(cfg.max_seq_len, model.config.max_position_embeddings, "the model")
+    cache = not cfg.no_cache
+    train_set = subset(feats.encode_split(task, "train", tokenizer, cfg.max_seq_len, cache=cache),
+                       cfg.max_train_examples)
     if not task.has_labels("dev"):
         raise AutoftError(f"{task.data_dir}: the dev split has no labels; train.py needs them to pick the best model")
-    model, tokenizer, vocab_file, how = build_model(args, task)
-    if args.max_seq_len > model.config.max_position_embeddings:
-        raise AutoftError(f"--max_seq_len {args.max_seq_len}: the model has only "
-                          f"{model.config.max_position_embeddings} positions (max_position_embeddings)")
-    cache = not args.no_cache
-    train_set = subset(feats.encode_split(task, "train", tokenizer, args.max_seq_len, cache=cache),
-                       args.max_train_examples)
-    dev_set = feats.encode_split(task, "dev", tokenizer, args.max_seq_len, cache=cache)
+    dev_set = feats.encode_split(task, "dev", tokenizer, cfg.max_seq_len, cache=cache)
     n_train = len(train_set.input_ids)
-    if n_train == 0:
-        raise AutoftError(f"{task.data_dir}: the train split is empty")
-
-    # Checkpoint dir: a tuner trial that names none gets a temporary one (only
-    # --saved_params_dir matters to the tuner), a standalone run gets ./ckpt_<dataset>.
-    tmp_ckpt = None
-    if args.checkpoint_dir:
-        ckpt_dir = Path(args.checkpoint_dir)
-    elif args.saved_params_dir:
-        tmp_ckpt = ckpt_dir = Path(tempfile.mkdtemp(prefix="autoft-ckpt-"))
-    else:
-        ckpt_dir = Path(f"ckpt_{args.dataset}")
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    best_dir = ckpt_dir / "best_model"
 
     # Optimizer: one param group per (block, decay); a group's learning_rate multiplies the
-    # global LR that the loop sets every step. Clipping is done by hand below because
+    # global LR that the loop sets every step. Clipping is done by hand in the loop because
     # Paddle clips each param group separately, which would not be a *global* norm.
-    groups, infos = optim.param_groups(model, args.blocks, args.factor, args.dis_mode, args.weight_decay)
-    opt = paddle.optimizer.AdamW(learning_rate=args.learning_rate, parameters=groups, beta1=0.9, beta2=0.999,
-                                 epsilon=1e-8, weight_decay=args.weight_decay)
-    n_levels = len(model.levels())
-    micro_per_epoch = math.ceil(n_train / args.batch_size)
-    steps_per_epoch = math.ceil(micro_per_epoch / args.grad_accum)
-    total_steps = steps_per_epoch * args.epochs
-    lr_at = optim.make_schedule(args.learning_rate, total_steps, args.warmup, args.start_point, 0.0,
-                                args.cut_fraction, args.ratio, args.noam)
+    groups, infos = optim.param_groups(model, cfg.blocks, cfg.factor, cfg.dis_mode, cfg.weight_decay)
+    opt = paddle.optimizer.AdamW(learning_rate=cfg.learning_rate, parameters=groups, beta1=0.9, beta2=0.999,
+                                 epsilon=1e-8, weight_decay=cfg.weight_decay)
+    micro_per_epoch = math.ceil(n_train / cfg.batch_size)
+    steps_per_epoch = math.ceil(micro_per_epoch / cfg.grad_accum)
+    total_steps = steps_per_epoch * cfg.epochs
+    lr_at = optim.make_schedule(cfg.learning_rate, total_steps, cfg.warmup, cfg.start_point, 0.0,
+                                cfg.cut_fraction, cfg.ratio, cfg.noam)
     block_mults = {}
     for info in infos:  # one LR curve per block for VisualDL (decay/no-decay share it)
         block_mults.setdefault(info.name.split("/")[0], info.multiplier)
+    use_amp = device == "gpu" and cfg.amp != "none"
+    scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if use_amp and cfg.amp == "fp16" else None
 
-    use_amp = device == "gpu" and args.amp != "none"
-    scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if use_amp and args.amp == "fp16" else None
-    amp_dtype = "float16" if args.amp == "fp16" else "bfloat16"
-
+    ckpt_dir, best_dir, resume_dir = output_dirs(cfg)
+    if ckpt_dir is not None:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+    save_best = lambda extra: checkpoint.save_pretrained(  # noqa: E731
+        model, best_dir, vocab_file, do_lower_case=tokenizer.do_lower_case, extra=extra)
+    scalars = (ScalarLog.open(ckpt_dir / "visualdl") if ckpt_dir is not None
+               else ScalarLog.disabled("a tuner trial: its curves are not kept"))
     n_params = sum(int(np.prod(p.shape)) for p in model.parameters())
-    log.info("%s: %s, %d parameters, %d levels, %d param groups, device %s", args.dataset, how, n_params,
-             n_levels, len(groups), device)
+    log.info("%s: %s, %d parameters, %d levels, %d param groups, device %s", cfg.dataset, how, n_params,
+             len(model.levels()), len(groups), device)
     log.info("train %d / dev %d examples; %d epochs x %d steps (batch %d x accum %d), lr %g, blocks %d, "
-             "factor %g (%s)", n_train, len(dev_set.input_ids), args.epochs, steps_per_epoch, args.batch_size,
-             args.grad_accum, args.learning_rate, args.blocks, args.factor, args.dis_mode)
+             "factor %g (%s)", n_train, len(dev_set.input_ids), cfg.epochs, steps_per_epoch, cfg.batch_size,
+             cfg.grad_accum, cfg.learning_rate, cfg.blocks, cfg.factor, cfg.dis_mode)
+    run = Run(cfg, paddle, device, model, train_set, dev_set, opt, lr_at, scaler,
+              ("float16" if cfg.amp == "fp16" else "bfloat16") if use_amp else None, len(model.levels()),
+              micro_per_epoch, steps_per_epoch, total_steps, block_mults, ckpt_dir, resume_dir,
+              BestKeeper(best_dir, save_best), scalars,
+              reseed_each_step=device == "cpu" and not resume.engine_exportable(paddle), t_start=t_start)
+    if cfg.no_resume:
+        resume.clear(resume_dir)
+    else:
+        _resume_from(run, resume.load(resume_dir))
+    return run
 
-    scalars = Scalars(ckpt_dir / "visualdl")
-    hparams = {k: v for k, v in vars(args).items()}
-    state = {"score": None, "dev_loss": None, "epoch": 0, "step": 0, "first_loss": None, "history": []}
-    step = 0
 
-    def evaluate_and_keep(epoch: int) -> None:
-        acc, dev_loss = evaluate(paddle, model, dev_set, args.eval_batch_size)
-        state["history"].append({"epoch": epoch, "step": step, "dev_accuracy": acc, "dev_loss": dev_loss})
-        scalars.add("dev/accuracy", acc, step)
-        scalars.add("dev/loss", dev_loss, step)
-        # Best = highest dev accuracy; equal accuracy (common on small dev sets) goes to the
-        # lower dev loss, i.e. the more confident model.
-        better = state["score"] is None or (acc, -dev_loss) > (state["score"], -state["dev_loss"])
-        log.info("epoch %d step %d: dev accuracy %.4f, loss %.4f%s", epoch, step, acc, dev_loss,
-                 " (best so far)" if better else "")
-        if better:
-            state.update(score=acc, dev_loss=dev_loss, epoch=epoch, step=step)
-            extra = dict(state, hparams=hparams, dataset=args.dataset, elapsed_seconds=time.time() - t_start)
-            checkpoint.save_pretrained(model, best_dir, vocab_file, do_lower_case=tokenizer.do_lower_case,
-                                       extra=extra)
+def _resume_from(run: Run, saved: Optional[resume.ResumeState]) -> None:
+    """Continue from ``saved`` (weights, optimizer, RNG, position, keeper, history)."""
+    if saved is None:
+        return
+    from autoft import checkpoint
 
+    best_weights = run.keeper.best_dir / checkpoint.WEIGHTS
+    if saved.keeper["score"] is not None and not best_weights.is_file():
+        # The state's best model is gone (deleted by hand, or by a tuner cleaning up): a resumed
+        # run could not hand back the model its score belongs to.
+        log.warning("%s: not resuming, its best model %s is missing; starting over", saved.directory, best_weights)
+        resume.clear(saved.directory)
+        return
+
+    diffs = TrainConfig.from_dict(saved.config).training_differences(run.cfg)
+    if diffs:
+        raise AutoftError(f"{saved.directory}: the resume state was written with other flags: {'; '.join(diffs)}. "
+                          "Rerun with the same flags, or pass --no_resume to start over")
+    weights = {k[len("model/"):]: v for k, v in saved.arrays.items() if k.startswith("model/")}
+    checkpoint.assign_state(run.model, weights, str(saved.directory))
+    resume.restore_optimizer(run.opt, saved.arrays)
+    resume.restore_scaler(run.scaler, saved.scaler)
+    resume.restore_rng(run.paddle, saved.rng, saved.arrays, run.device)
+    run.keeper.load(saved.keeper)
+    run.history = list(saved.run["history"])
+    run.first_loss = saved.run["first_loss"]
+    run.elapsed_before = float(saved.run["elapsed_seconds"])
+    run.position = saved.position
+    log.info("resumed from step %d of %d (epoch %d, %d of %d batches done) in %s", saved.position.step,
+             run.total_steps, saved.position.epoch, saved.position.micro, run.micro_per_epoch, saved.directory)
+
+
+def save_resume(run: Run, position: resume.Position) -> None:
+    """Write the resume checkpoint for ``position`` (the next batch to train)."""
+    from autoft import checkpoint
+
+    arrays = {f"model/{k}": v for k, v in checkpoint.state_of(run.model).items()}
+    arrays.update(resume.optimizer_arrays(run.opt))
+    rng, rng_arrays = resume.capture_rng(run.paddle, run.device)
+    arrays.update(rng_arrays)
+    body = {"history": run.history, "first_loss": run.first_loss, "elapsed_seconds": run.elapsed()}
+    resume.save(run.resume_dir, position, arrays, run.keeper.state(), body, run.cfg.to_dict(), rng,
+                resume.scaler_state(run.scaler))
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Fine-tune per ``cfg`` (from ``parse_args``; a Namespace is accepted too). Returns the
+    train state of the run (score = best dev accuracy, epoch, step, first_loss, history, ...)."""
+    from autoft import optim
+    from autoft.data import features as feats
+
+    if not isinstance(cfg, TrainConfig):
+        cfg = TrainConfig.from_dict(vars(cfg))
+    run = setup(cfg)
+    paddle, model = run.paddle, run.model
+    start, step = run.position, run.position.step
+    model.train()
+    for epoch in range(start.epoch, cfg.epochs + 1):
+        n_trainable = optim.trainable_level_count(run.n_levels, cfg.frz_blocks, epoch)
+        frozen = optim.apply_unfreezing(model, n_trainable)
+        if cfg.frz_blocks > 0:
+            log.info("epoch %d: top %d of %d levels train (%d params frozen)", epoch, n_trainable, run.n_levels,
+                     len(frozen))
+        skip = start.micro if epoch == start.epoch else 0
+        batches = feats.batches(run.train_set, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch - 1)
+        bar = _progress_bar(run, epoch, done=skip // cfg.grad_accum)
+        for micro, batch in enumerate(batches, start=1):
+            if micro <= skip:
+                continue  # trained before the resume
+            if run.reseed_each_step and (micro - 1) % cfg.grad_accum == 0:
+                paddle.seed(resume.step_seed(cfg.seed, step))
+            loss = forward_backward(run, batch)
+            if micro == 1 and step == 0:
+                first_loss = loss  # a device tensor: read at the first log step
+            if micro % cfg.grad_accum and micro != run.micro_per_epoch:
+                continue  # accumulate; the epoch's last micro-batch always steps
+            lr = optimizer_step(run, step)
+            step += 1
+            bar.update(1)
+            if step % cfg.log_interval == 0 or step == 1:
+                if run.first_loss is None:
+                    run.first_loss = _finite_loss(first_loss, 0, cfg)
+                    log.info("first-step loss %.6f", run.first_loss)
+                log_step(run, epoch, step, _finite_loss(loss, step, cfg), lr, bar)
+            if step % run.steps_per_epoch == 0:
+                continue  # the epoch-end evaluation and resume point follow
+            if cfg.eval_interval and step % cfg.eval_interval == 0:
+                evaluate_and_keep(run, epoch, step)
+                save_resume(run, resume.Position(step, epoch, micro))
+            elif cfg.save_interval and step % cfg.save_interval == 0:
+                save_resume(run, resume.Position(step, epoch, micro))
+        bar.close()
+        evaluate_and_keep(run, epoch, step)
+        if epoch < cfg.epochs and _same_trainable_set(run, epoch):
+            save_resume(run, resume.Position(step, epoch + 1, 0))
+    return finish(run)
+
+
+def forward_backward(run: Run, batch):
+    """The micro-batch's loss (a device tensor, not synced); gradients accumulate."""
+    import paddle.nn.functional as F
+
+    paddle = run.paddle
+    with paddle.amp.auto_cast(enable=run.amp_dtype is not None, dtype=run.amp_dtype or "float16"):
+        logits = run.model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+        loss = F.cross_entropy(logits.astype("float32"), batch["labels"].reshape([-1]))
+    scaled = loss / run.cfg.grad_accum
+    (run.scaler.scale(scaled) if run.scaler else scaled).backward()
+    return loss
+
+
+def optimizer_step(run: Run, step: int) -> float:
+    """Set the step's LR, (unscale,) clip, step, clear; returns the global LR."""
+    paddle, opt, scaler = run.paddle, run.opt, run.scaler
+    # The one place the LR is set: global LR from the schedule; Paddle multiplies it by each
+    # group's "learning_rate" (its discriminative multiplier).
+    lr = run.lr_at(step)
+    opt.set_lr(lr)
+    if scaler:
+        scaler.unscale_(opt)
+    if run.cfg.clip > 0:
+        paddle.nn.utils.clip_grad_norm_([p for p in run.model.parameters() if not p.stop_gradient], run.cfg.clip)
+    if scaler:
+        scaler.step(opt)
+        scaler.update()
+    else:
+        opt.step()
+    opt.clear_grad()
+    return lr
+
+
+def _finite_loss(loss, step: int, cfg: TrainConfig) -> float:
+    """The loss as a float (a host sync); divergence is checked here, i.e. at log steps."""
+    value = float(loss)
+    if not math.isfinite(value):
+        raise AutoftError(f"training diverged: loss {value} at step {step} "
+                          f"(lower --learning_rate, currently {cfg.learning_rate})")
+    return value
+
+
+def log_step(run: Run, epoch: int, step: int, loss: float, lr: float, bar) -> None:
+    run.scalars.add("train/loss", loss, step)
+    for name, mult in run.block_mults.items():
+        run.scalars.add(f"lr/{name}", lr * mult, step)
+    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.3g}")
+    if bar.disable:
+        log.info("epoch %d step %d/%d loss %.4f lr %.3g", epoch, step, run.total_steps, loss, lr)
+
+
+def _progress_bar(run: Run, epoch: int, done: int):
     from tqdm import tqdm
 
-    model.train()
-    for epoch in range(1, args.epochs + 1):
-        n_trainable = optim.trainable_level_count(n_levels, args.frz_blocks, epoch)
-        frozen = optim.apply_unfreezing(model, n_trainable)
-        if args.frz_blocks > 0:
-            log.info("epoch %d: top %d of %d levels train (%d params frozen)", epoch, n_trainable, n_levels,
-                     len(frozen))
-        batches = feats.batches(train_set, args.batch_size, shuffle=True, seed=args.seed, epoch=epoch - 1)
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", disable=not sys.stderr.isatty(), leave=False)
-        for micro, batch in enumerate(batches, start=1):
-            with paddle.amp.auto_cast(enable=use_amp, dtype=amp_dtype):
-                logits = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
-                loss = F.cross_entropy(logits.astype("float32"), batch["labels"].reshape([-1]))
-            loss_value = float(loss)
-            if not math.isfinite(loss_value):
-                raise AutoftError(f"training diverged: loss {loss_value} at step {step} "
-                                  f"(lower --learning_rate, currently {args.learning_rate})")
-            if state["first_loss"] is None:
-                state["first_loss"] = loss_value
-                log.info("first-step loss %.6f", loss_value)
-            scaled = loss / args.grad_accum
-            (scaler.scale(scaled) if scaler else scaled).backward()
-            if micro % args.grad_accum and micro != micro_per_epoch:
-                continue  # accumulate; the epoch's last micro-batch always steps
+    return tqdm(total=run.steps_per_epoch, initial=done, desc=f"epoch {epoch}", disable=not sys.stderr.isatty(),
+                leave=False)
 
-            # The one place the LR is set: global LR from the schedule; Paddle multiplies it
-            # by each group's "learning_rate" (its discriminative multiplier).
-            lr = lr_at(step)
-            opt.set_lr(lr)
-            if scaler:
-                scaler.unscale_(opt)
-            if args.clip > 0:
-                paddle.nn.utils.clip_grad_norm_([p for p in model.parameters() if not p.stop_gradient], args.clip)
-            if scaler:
-                scaler.step(opt)
-                scaler.update()
-            else:
-                opt.step()
-            opt.clear_grad()
-            step += 1
 
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.3g}")
-            if step % args.log_interval == 0 or step == 1:
-                scalars.add("train/loss", loss_value, step)
-                for name, mult in block_mults.items():
-                    scalars.add(f"lr/{name}", lr * mult, step)
-                if bar.disable:
-                    log.info("epoch %d step %d/%d loss %.4f lr %.3g", epoch, step, total_steps, loss_value, lr)
-            if args.eval_interval and step % args.eval_interval == 0 and step % steps_per_epoch:
-                evaluate_and_keep(epoch)
-        bar.close()
-        evaluate_and_keep(epoch)
+def _same_trainable_set(run: Run, epoch: int) -> bool:
+    """False when gradual unfreezing trains more levels in the next epoch. Paddle's optimizer
+    restores saved moments only when every parameter that steps first after the resume has
+    one, so no resume point is written at such an epoch end (the next one is)."""
+    from autoft import optim
 
-    scalars.close()
-    state["elapsed_seconds"] = time.time() - t_start
+    cfg = run.cfg
+    return (optim.trainable_level_count(run.n_levels, cfg.frz_blocks, epoch)
+            == optim.trainable_level_count(run.n_levels, cfg.frz_blocks, epoch + 1))
+
+
+def evaluate_and_keep(run: Run, epoch: int, step: int) -> None:
+    """Dev accuracy and loss; keep the best model; report to VisualDL and the tuner."""
+    from autoft.report import report_intermediate_result
+
+    acc, dev_loss = evaluate(run.paddle, run.model, run.dev_set, run.cfg.eval_batch_size, run.amp_dtype)
+    run.history.append({"epoch": epoch, "step": step, "dev_accuracy": acc, "dev_loss": dev_loss})
+    run.scalars.add("dev/accuracy", acc, step)
+    run.scalars.add("dev/loss", dev_loss, step)
+    better = run.keeper.offer(acc, dev_loss, epoch, step, run.record)
+    log.info("epoch %d step %d: dev accuracy %.4f, loss %.4f%s", epoch, step, acc, dev_loss,
+             " (best so far)" if better else "")
+    report_intermediate_result(acc, step)
+
+
+def finish(run: Run) -> dict:
+    """Close the logs, write the run's train_state.json, copy the best model where asked, drop
+    the resume state (a rerun then starts over)."""
+    run.scalars.close()
+    state = run.record()
+    best_dir = run.keeper.best_dir
     log.info("best dev accuracy %.4f (epoch %d, step %d), %.1f s; best model in %s", state["score"],
              state["epoch"], state["step"], state["elapsed_seconds"], best_dir)
-    # The whole run (every evaluation) beside best_model/, whose own train_state.json stops
-    # at the evaluation that produced it.
-    atomic.write_json(ckpt_dir / "train_state.json", dict(state, hparams=hparams, dataset=args.dataset,
-                                                          best_dir=str(best_dir)))
-    if args.saved_params_dir:
-        atomic.copy_dir(best_dir, Path(args.saved_params_dir))
-        log.info("best model copied to %s", args.saved_params_dir)
-    if tmp_ckpt is not None:
-        shutil.rmtree(tmp_ckpt, ignore_errors=True)
+    if run.ckpt_dir is not None:
+        # The whole run (every evaluation) beside best_model/, whose own train_state.json stops
+        # at the evaluation that produced it.
+        atomic.write_json(run.ckpt_dir / "train_state.json", dict(state, best_dir=str(best_dir)))
+        if run.cfg.saved_params_dir:
+            atomic.copy_dir(best_dir, Path(run.cfg.saved_params_dir))
+            log.info("best model copied to %s", run.cfg.saved_params_dir)
+    resume.clear(run.resume_dir)
     return dict(state, best_dir=str(best_dir))
 
 
+# ---------------------------------------------------------------- entry point
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """train.py: fine-tune, keep the best model, report best dev accuracy to the tuner."""
-    args = parse_args(argv)
+    """train.py: fine-tune, keep the best model, report best dev accuracy to the tuner
+    (``--check``: only check that a run could start)."""
+    cfg = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    result = train(args)
+    if cfg.check:
+        from autoft.train_check import check
+
+        print(f"check OK: {check(cfg)}", flush=True)
+        return 0
+    result = train(cfg)
     from autoft import report_final_result
 
     print(json.dumps({"best_dev_accuracy": result["score"], "epoch": result["epoch"],

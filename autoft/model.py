@@ -25,10 +25,10 @@ where its parameters live; ``AUTOFT_FAST_CPU=1`` / ``0`` forces the CPU / native
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import os
-import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -56,8 +56,18 @@ PRESETS = {
 }
 
 
+ACTIVATIONS = ("gelu", "gelu_new", "relu")  # what BertLayer implements
+SHAPE_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+
+
 @dataclass
 class BertConfig:
+    """The model's shape and hyperparameters: the one place that states their defaults and checks.
+
+    Every config (ours, Hugging Face's, PaddleNLP's, a PaddleHub module's) becomes one through
+    :meth:`from_dict`; the fields are the BERT config keys those formats share.
+    """
+
     vocab_size: int = 21128
     hidden_size: int = 768
     num_hidden_layers: int = 12
@@ -73,14 +83,18 @@ class BertConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self):
+        for k in (*SHAPE_KEYS, "max_position_embeddings", "type_vocab_size"):
+            value = getattr(self, k)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise AutoftError(f"model config: {k} must be a positive integer, found {value!r}")
         if self.hidden_size % self.num_attention_heads:
             raise AutoftError(
                 f"model config: hidden_size {self.hidden_size} is not divisible by "
                 f"num_attention_heads {self.num_attention_heads}"
             )
-        if self.hidden_act not in ("gelu", "gelu_new", "relu"):
+        if self.hidden_act not in ACTIVATIONS:
             raise AutoftError(
-                f"model config: hidden_act {self.hidden_act!r} not supported (expected gelu or relu)"
+                f"model config: hidden_act {self.hidden_act!r} not supported; expected one of {', '.join(ACTIVATIONS)}"
             )
 
     @classmethod
@@ -94,32 +108,164 @@ class BertConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> BertConfig:
-        """Build from a dict; unknown keys are ignored, missing shape keys are an error."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        required = (
-            "vocab_size",
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "intermediate_size",
-        )
-        missing = [k for k in required if k not in d]
-        if missing:
-            raise AutoftError(f"model config is missing {', '.join(missing)}")
-        kwargs = {}
-        for k, v in d.items():
-            if k in fields:
-                kind = fields[k].type
-                try:
-                    kwargs[k] = (
-                        {"int": int, "float": float, "str": str}[kind](v)
-                        if v is not None
-                        else fields[k].default
-                    )
-                except (TypeError, ValueError) as exc:
-                    raise AutoftError(f"model config: {k}={v!r} is not a valid {kind}") from exc
-        return cls(**kwargs)
+    def from_dict(cls, d: dict, source: Optional[str] = None) -> BertConfig:
+        """Build from a dict of config keys; unknown keys are ignored, a None value takes the default.
+
+        The five shape keys are required. ``source`` (e.g. the file's path) starts every message.
+        """
+        try:
+            missing = [k for k in SHAPE_KEYS if k not in d]
+            if missing:
+                raise AutoftError(
+                    f"model config is missing {', '.join(missing)}; expected the BERT shape keys {', '.join(SHAPE_KEYS)}"
+                )
+            fields = {f.name: f for f in dataclasses.fields(cls)}
+            return cls(**{k: _config_value(k, v, fields[k]) for k, v in d.items() if k in fields})
+        except AutoftError as exc:
+            if source is None:
+                raise
+            raise AutoftError(f"{source}: {exc}") from None
+
+
+def _config_value(key: str, value, field: dataclasses.Field):
+    """``value`` as the field's type (an int given as 1024.0 or "1024" is accepted); None -> default."""
+    if value is None:
+        return field.default
+    kind = {"int": int, "float": float, "str": str}[field.type]
+    try:
+        if kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
+            raise ValueError(value)
+        return int(float(value)) if kind is int else kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise AutoftError(f"model config: {key}={value!r} is not a valid {field.type}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The parameter table: every parameter's name, shape, PaddleHub level, layer and weight decay.
+# levels(), layer_of(), weight-decay groups (optim.py), the shapes foreign weights are checked
+# against (autoft/weights) and the encoder prefix of a classifier checkpoint all read it.
+# ---------------------------------------------------------------------------------------------
+
+ENCODER_PREFIX = "bert."  # where a classifier keeps its encoder's parameters
+
+# One encoder layer's modules, bottom to top (the order of its ops): (name, kind).
+LAYER_MODULES = (
+    ("attention.qkv", "linear"),
+    ("attention.out", "linear"),
+    ("attention_norm", "norm"),
+    ("ffn_in", "linear"),
+    ("ffn_out", "linear"),
+    ("ffn_norm", "norm"),
+)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: ``level`` counts PaddleHub 1.4's op-depth levels from the top (0 = the
+    classifier bias, or the pooler of a bare encoder); ``layer`` is 0 for the embeddings,
+    i + 1 for encoder layer i, L + 1 for pooler and classifier; ``decay``: weight decay
+    applies (not to biases and LayerNorm parameters, as in PaddleHub and BERT)."""
+
+    name: str
+    shape: tuple
+    level: int
+    layer: int
+    decay: bool
+
+
+def param_table(config: BertConfig, num_labels: Optional[int] = None) -> list[ParamSpec]:
+    """Every parameter of ``BertModel(config)`` (``num_labels`` None: names without a prefix)
+    or of a ``BertForSequenceClassification`` with ``num_labels`` classes (encoder under
+    ``bert.``), in ``named_parameters()`` order.
+
+    Levels follow PaddleHub's rule (strategy.get_depth_parameter): an op's depth is 1 + the
+    max depth of the ops producing its inputs; a parameter's depth is the min depth of the
+    ops consuming it; a parameter one depth deeper whose name shares the prefix before the
+    first "." (``pooled_fc.w_0`` / ``pooled_fc.b_0``) joins the shallower level. On PaddleHub
+    1.x's static BERT graph (bottom to top) that gives:
+    - ``word_embedding``, ``pos_embedding``, ``sent_embedding``: three parallel lookups of
+      feeds, one depth, so ONE level;
+    - ``pre_encoder_layer_norm_{scale,bias}`` (one layer_norm op consumes both): a level;
+    - per layer: the q/k/v ``mul`` ops read the same input (one depth; each bias merges with
+      its weight), so ONE level for Q|K|V; then the attention output fc, the post-attention
+      LayerNorm, FFN in, FFN out, post-FFN LayerNorm: six levels per layer;
+    - ``pooled_fc.{w_0,b_0}``: a level;
+    - the classifier ``cls_out_w`` (read by ``mul``) and ``cls_out_b`` (one depth deeper, by
+      ``elementwise_add``) share no "." prefix: TWO levels, the bias on top.
+    So 6L + 5 levels with a classifier (149 for 24 layers), 6L + 3 without: the seed's
+    blocks/factor were tuned on this count.
+    """
+    h, i, n_layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    prefix = "" if num_labels is None else ENCODER_PREFIX
+    weight_shapes = {"attention.qkv": (h, 3 * h), "attention.out": (h, h), "ffn_in": (h, i), "ffn_out": (i, h)}
+
+    def linear(name, w_shape, layer):
+        return [(f"{name}.weight", w_shape, layer, True), (f"{name}.bias", (w_shape[1],), layer, False)]
+
+    def norm(name, layer):
+        return [(f"{name}.weight", (h,), layer, False), (f"{name}.bias", (h,), layer, False)]
+
+    e = f"{prefix}embeddings."
+    bottom_up = [  # one list per level, bottom first: (name, shape, layer, decay)
+        [(e + "word_embeddings.weight", (config.vocab_size, h), 0, True),
+         (e + "position_embeddings.weight", (config.max_position_embeddings, h), 0, True),
+         (e + "token_type_embeddings.weight", (config.type_vocab_size, h), 0, True)],
+        norm(e + "layer_norm", 0),
+    ]
+    for n in range(n_layers):
+        for module, kind in LAYER_MODULES:
+            name = f"{prefix}encoder.layers.{n}.{module}"
+            bottom_up.append(linear(name, weight_shapes[module], n + 1) if kind == "linear" else norm(name, n + 1))
+    bottom_up.append(linear(f"{prefix}pooler.dense", (h, h), n_layers + 1))
+    if num_labels is not None:
+        weight, bias = linear("classifier", (h, num_labels), n_layers + 1)
+        bottom_up += [[weight], [bias]]
+    top = len(bottom_up) - 1
+    return [ParamSpec(name, shape, top - depth, layer, decay)
+            for depth, level in enumerate(bottom_up) for name, shape, layer, decay in level]
+
+
+def levels_of(table: Sequence[ParamSpec]) -> list[list[str]]:
+    """Parameter names per level, TOP FIRST (the order discriminative LR and unfreezing use)."""
+    out: list[list[str]] = [[] for _ in range(1 + max((p.level for p in table), default=-1))]
+    for p in table:
+        out[p.level].append(p.name)
+    return out
+
+
+def split_encoder_state(state: dict) -> tuple[dict, list[str]]:
+    """A classifier checkpoint's state -> (its encoder's state without ``bert.``, the other names)."""
+    encoder = {k[len(ENCODER_PREFIX):]: v for k, v in state.items() if k.startswith(ENCODER_PREFIX)}
+    return encoder, sorted(k for k in state if not k.startswith(ENCODER_PREFIX))
+
+
+def classifier_state(encoder_state: dict, head: dict) -> dict:
+    """An encoder's state and a head ``{"weight", "bias"}`` -> the classifier's state (our names)."""
+    state = {ENCODER_PREFIX + k: v for k, v in encoder_state.items()}
+    state.update({f"classifier.{k}": v for k, v in head.items()})
+    return state
+
+
+class _TableMethods:
+    """levels(), layer_of(), num_parameters() of both model classes, all read from the table."""
+
+    def param_table(self) -> list[ParamSpec]:
+        labels = getattr(self, "labels", None)
+        return param_table(self.config, None if labels is None else len(labels))
+
+    def levels(self) -> list[list[str]]:
+        """Parameter names grouped by PaddleHub 1.4 op-depth level, top first (see param_table)."""
+        return levels_of(self.param_table())
+
+    def layer_of(self, name: str) -> int:
+        """Embeddings 0, encoder layer i -> i + 1, pooler and classifier -> num_hidden_layers + 1."""
+        for p in self.param_table():
+            if p.name == name:
+                return p.layer
+        raise AutoftError(f"layer_of: {name!r} is not a parameter of this model")
+
+    def num_parameters(self) -> int:
+        return sum(math.prod(p.shape) for p in self.param_table())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,13 +467,70 @@ class CpuPath(ComputePath):
 
 
 def _has_sdpa() -> bool:
-    # Paddle >= 3.1 (``backend`` in the signature) selects among several SDPA kernels; older
-    # versions use the explicit math below.
+    # Paddle >= 3.1 (``backend`` in the signature): SDPA whose selector we have checked (see
+    # flash_applies). Paddle 2.6 / 3.0 always take the explicit math below.
     fn = getattr(F, "scaled_dot_product_attention", None)
     return fn is not None and "backend" in inspect.signature(fn).parameters
 
 
 USE_SDPA = _has_sdpa()
+FLASH_DTYPES = (paddle.float16, paddle.bfloat16)
+
+
+@functools.cache
+def _device_capability(device_id: int) -> tuple:
+    return tuple(paddle.device.cuda.get_device_capability(device_id))
+
+
+def gpu_capability(place) -> Optional[tuple]:
+    """(major, minor) of the CUDA GPU holding ``place``, None for any other device."""
+    if not (hasattr(place, "is_gpu_place") and place.is_gpu_place()):
+        return None
+    return _device_capability(place.gpu_device_id())
+
+
+def _flash_enabled() -> bool:
+    """Flash is among the SDPA backends this build and any ``sdpa_kernel`` / ``sdp_kernel``
+    context enable (otherwise the selector falls through to a kernel that rejects our mask)."""
+    try:  # Paddle >= 3.3: one list of enabled backends (a CUDA build without flash omits it)
+        from paddle.nn.attention import sdpa as backends
+
+        return backends.SDPBackend.FLASH_ATTENTION in backends._get_enabled_backends()
+    except (ImportError, AttributeError):
+        pass
+    from paddle.nn.functional import flash_attention  # 3.1 / 3.2: sdp_kernel's module switches
+
+    return getattr(flash_attention, "g_enable_flash", None) is not False
+
+
+def attention_kernel(dtype, sm: Optional[tuple], head_dim: int) -> str:
+    """The native path's attention for queries of ``dtype`` on a GPU of compute capability
+    ``sm`` (None: not a CUDA GPU): "flash" (through SDPA) or "explicit".
+
+    Flash is the one SDPA kernel that reads the [B, 1, 1, S] mask right (it broadcasts heads
+    and query rows): fp16 / bf16 on sm 8.x / 9.0 (its build asserts sm8x or sm90), D a multiple
+    of 8 up to 128. For anything else Paddle's selector would pick a kernel that rejects or
+    misreads that mask (3.3: the memory-efficient kernel wants [B, heads, S_q, S]; 3.1 / 3.2:
+    an inference kernel that reads [B, 1, S_q, S], drops dropout and cuts keys to S_q), so
+    those calls take the explicit path. docs/model.md, "Attention kernels".
+    """
+    flash = USE_SDPA and dtype in FLASH_DTYPES and sm is not None and sm[0] in (8, 9)
+    return "flash" if flash and head_dim % 8 == 0 and head_dim <= 128 and _flash_enabled() else "explicit"
+
+
+def flash_applies(q: paddle.Tensor) -> bool:
+    """Whether SDPA runs flash attention for queries ``q`` [B, S_q, heads, D] (see attention_kernel)."""
+    if not USE_SDPA or q.dtype not in FLASH_DTYPES:
+        return False
+    return attention_kernel(q.dtype, gpu_capability(q.place), q.shape[-1]) == "flash"
+
+
+def explicit_attention(q, k, v, mask, p: float, training: bool) -> paddle.Tensor:
+    """softmax(q k^T / sqrt(D) + mask) v with dropout on the probabilities; [B, S, heads, D] in and out."""
+    q, k, v = (t.transpose([0, 2, 1, 3]) for t in (q, k, v))
+    scores = paddle.matmul(q, k, transpose_y=True) * (1.0 / math.sqrt(q.shape[-1])) + mask
+    probs = F.dropout(F.softmax(scores, axis=-1), p, training=training)
+    return paddle.matmul(probs, v).transpose([0, 2, 1, 3])
 
 
 class NativePath(ComputePath):
@@ -358,13 +561,10 @@ class NativePath(ComputePath):
         sq = q.shape[1]
         p = p if training else 0.0
         mask = mask if mask.dtype == q.dtype else mask.astype(q.dtype)  # e.g. fp16 under AMP on GPU
-        if USE_SDPA:  # layout [B, S, heads, D]: no transposes needed
+        if flash_applies(q):  # layout [B, S, heads, D]: no transposes needed
             ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, training=training)
         else:
-            q, k, v = (t.transpose([0, 2, 1, 3]) for t in (q, k, v))
-            scores = paddle.matmul(q, k, transpose_y=True) * (1.0 / math.sqrt(d)) + mask
-            probs = F.dropout(F.softmax(scores, axis=-1), p, training=training)
-            ctx = paddle.matmul(probs, v).transpose([0, 2, 1, 3])
+            ctx = explicit_attention(q, k, v, mask, p, training)
         return ctx.reshape([b, sq, num_heads * d])
 
 
@@ -413,6 +613,11 @@ def _init_attrs(config: BertConfig, init: str):
     else:
         raise AutoftError(f"model init {init!r}: expected 'normal' or 'zeros'")
     return paddle.ParamAttr(initializer=w), paddle.ParamAttr(initializer=nn.initializer.Constant(0.0))
+
+
+def _moves_device(args: tuple, kwargs: dict) -> bool:
+    """Whether a ``Layer.to(device=None, dtype=None, ...)`` call names a device."""
+    return (args[0] if args else kwargs.get("device")) is not None
 
 
 class _OnPath(nn.Layer):
@@ -516,16 +721,15 @@ class BertPooler(_OnPath):
         return paddle.tanh(self.path.linear(x[:, 0], self.dense))
 
 
-class BertModel(nn.Layer):
+class BertModel(_TableMethods, nn.Layer):
     """The encoder: forward(input_ids, token_type_ids=None, attention_mask=None) -> (sequence, pooled).
 
-    ``attention_mask``: 1 for tokens, 0 for padding (default: all ones). ``init``: "normal"
+    ``attention_mask``: 1 for tokens, 0 for padding (default: 0 where ``input_ids`` hold
+    ``config.pad_token_id``). ``init``: "normal"
     (BERT's initialisation) or "zeros" (constants: cheap when weights are loaded next).
     The compute path (``.path``) is chosen here and in ``to()`` by ``default_path``;
     ``use_path("cpu" | "native")`` forces one.
     """
-
-    prefix = ""
 
     def __init__(self, config: BertConfig, init: str = "normal"):
         super().__init__()
@@ -548,9 +752,10 @@ class BertModel(nn.Layer):
         return self
 
     def to(self, *args, **kwargs):
-        """Paddle's ``Layer.to``, then the compute path for where the parameters now live."""
+        """Paddle's ``Layer.to``; a move to a device (not a dtype change) chooses the path again."""
         out = super().to(*args, **kwargs)
-        self.use_path(default_path(self.embeddings.word_embeddings.weight.place))
+        if _moves_device(args, kwargs):
+            self.use_path(default_path(self.embeddings.word_embeddings.weight.place))
         return out
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, first_token_only: bool = False):
@@ -562,8 +767,8 @@ class BertModel(nn.Layer):
         """
         if token_type_ids is None:
             token_type_ids = paddle.zeros_like(input_ids)
-        if attention_mask is None:
-            attention_mask = paddle.ones_like(input_ids)
+        if attention_mask is None:  # padding is what holds the pad id (a real token never does)
+            attention_mask = (input_ids != self.config.pad_token_id).astype("int64")
         x = self.embeddings(input_ids, token_type_ids)
         mask = self.path.prepare_mask(additive_mask(attention_mask, x.dtype), self.config.num_attention_heads)
         x = self.encoder(x, mask, first_token_only)
@@ -573,24 +778,13 @@ class BertModel(nn.Layer):
         """Whether this model runs the CPU path (custom kernels) rather than the native one."""
         return self.path is CPU_PATH
 
-    def levels(self) -> list[list[str]]:
-        return _levels(self.config.num_hidden_layers, self.prefix, classifier=False)
 
-    def layer_of(self, name: str) -> int:
-        return _layer_of(name, self.config.num_hidden_layers)
-
-    def num_parameters(self) -> int:
-        return sum(int(p.size) for p in self.parameters())
-
-
-class BertForSequenceClassification(nn.Layer):
+class BertForSequenceClassification(_TableMethods, nn.Layer):
     """BertModel + dropout + Linear on the pooled output; ``labels`` are the class names in id order.
 
     ``bert``: an existing encoder to use (e.g. from ``load_pretrained``), so that only the new
     head is initialised; its config must equal ``config``.
     """
-
-    prefix = "bert."
 
     def __init__(
         self,
@@ -619,7 +813,8 @@ class BertForSequenceClassification(nn.Layer):
 
     def to(self, *args, **kwargs):
         out = super().to(*args, **kwargs)
-        self.bert.use_path(default_path(self.classifier.weight.place))
+        if _moves_device(args, kwargs):
+            self.bert.use_path(default_path(self.classifier.weight.place))
         return out
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None):
@@ -628,77 +823,3 @@ class BertForSequenceClassification(nn.Layer):
         path = self.bert.path
         return path.linear(path.dropout(pooled, self.dropout, self.training), self.classifier)
 
-    def levels(self) -> list[list[str]]:
-        return _levels(self.config.num_hidden_layers, self.prefix, classifier=True)
-
-    def layer_of(self, name: str) -> int:
-        return _layer_of(name, self.config.num_hidden_layers)
-
-    def num_parameters(self) -> int:
-        return sum(int(p.size) for p in self.parameters())
-
-
-# ---------------------------------------------------------------------------------------------
-# Levels for discriminative fine-tuning (PaddleHub 1.4, reference/autofinetune.md §8).
-# ---------------------------------------------------------------------------------------------
-
-
-def _levels(num_layers: int, prefix: str, classifier: bool) -> list[list[str]]:
-    """Parameter names grouped by op-graph depth as PaddleHub 1.4 computed it, TOP FIRST.
-
-    PaddleHub's rule (strategy.get_depth_parameter): an op's depth is 1 + the max depth of the
-    ops producing its inputs; a parameter's depth is the min depth of the ops consuming it;
-    then a parameter at the next-deeper depth whose name shares the prefix before the first
-    "." (``pooled_fc.w_0`` / ``pooled_fc.b_0``) is merged into the shallower level.
-    Applied to PaddleHub 1.x's static BERT graph (bottom to top):
-    - ``word_embedding``, ``pos_embedding``, ``sent_embedding`` are read by three parallel
-      lookup ops whose inputs are feeds: all at the same depth, so ONE level (embeddings);
-    - the two adds, then ``pre_encoder_layer_norm_{scale,bias}``: one layer_norm op consumes
-      both, so its own level;
-    - per layer: the q/k/v ``mul`` ops read the same input (one depth; each fc's bias is one
-      depth deeper but shares its weight's prefix, so it merges): ONE level for Q|K|V; then
-      the attention output fc, the post-attention LayerNorm, FFN in, FFN out, post-FFN
-      LayerNorm: six levels per layer;
-    - ``pooled_fc.{w_0,b_0}``: one level;
-    - the classifier head ``cls_out_w`` / ``cls_out_b``: the weight is read by ``mul``, the
-      bias one depth deeper by ``elementwise_add``, and their names share no "." prefix, so
-      1.4 kept them as TWO levels, the bias being the top one. We keep that (the seed's
-      blocks/factor were tuned on this level count: 6L + 5 with a classifier, 6L + 3 without).
-    """
-    out: list[list[str]] = []
-    if classifier:
-        out += [["classifier.bias"], ["classifier.weight"]]
-
-    def wb(name):
-        return [f"{prefix}{name}.weight", f"{prefix}{name}.bias"]
-
-    out.append(wb("pooler.dense"))
-    for i in reversed(range(num_layers)):
-        p = f"encoder.layers.{i}."
-        for part in ("ffn_norm", "ffn_out", "ffn_in", "attention_norm", "attention.out", "attention.qkv"):
-            out.append(wb(p + part))
-    out.append(wb("embeddings.layer_norm"))
-    out.append(
-        [
-            f"{prefix}embeddings.word_embeddings.weight",
-            f"{prefix}embeddings.position_embeddings.weight",
-            f"{prefix}embeddings.token_type_embeddings.weight",
-        ]
-    )
-    return out
-
-
-_LAYER_RE = re.compile(r"^(?:bert\.)?encoder\.layers\.(\d+)\.")
-
-
-def _layer_of(name: str, num_layers: int) -> int:
-    """Embeddings 0, encoder layer i -> i + 1, pooler and classifier -> num_layers + 1."""
-    m = _LAYER_RE.match(name)
-    if m:
-        return int(m.group(1)) + 1
-    bare = name[len("bert.") :] if name.startswith("bert.") else name
-    if bare.startswith("embeddings."):
-        return 0
-    if bare.startswith("pooler.") or name.startswith("classifier."):
-        return num_layers + 1
-    raise AutoftError(f"layer_of: {name!r} is not a parameter of this model")

@@ -1,17 +1,20 @@
 """Discriminative learning rates, LR schedules and gradual unfreezing.
 
-The semantics are PaddleHub 1.4's CombinedStrategy as the seed used it
-(../shared/reference/autofinetune.md §8):
+The semantics are PaddleHub 1.4's CombinedStrategy as the seed used it (docs/finetune.md):
 
 - The model is split once into "levels" (``model.levels()``: parameter names per op-depth
-  level, TOP first). ``blocks`` B and ``factor`` f give level c the multiplier
-  ``f**0`` if c == 0 else ``f**-floor((c-1)/L)`` with ``L = ceil(n/B)``. So the classifier
-  and the next L levels train at the full LR, the next L at LR/f, and so on down to the
-  embeddings. With ``mode="layers"`` (PaddleHub v1.6's ``params_layer``) the multiplier is
-  ``f**-(max_layer - layer)`` by transformer layer index instead.
+  level, TOP first, from the model's parameter table). ``blocks`` B and ``factor`` f give
+  level c the multiplier ``f**0`` if c == 0 else ``f**-floor((c-1)/L)`` with
+  ``L = ceil(n/B)``. So the classifier and the next L levels train at the full LR, the next
+  L at LR/f, and so on down to the embeddings. With ``mode="layers"`` (PaddleHub v1.6's
+  ``params_layer``) the multiplier is ``f**-(max_layer - layer)`` by transformer layer index.
+- Weight decay: the parameter table says which parameters get it (not biases, not LayerNorm).
 - Optimizer parameter groups carry the multiplier as ``learning_rate`` (Paddle AdamW's
-  per-group scale of the global LR; ``lr_ratio`` is not implemented on CPU). The training
-  loop sets the global LR from a schedule each step and never branches on groups.
+  per-group scale of the global LR). Paddle's ``lr_ratio`` is not used: its CPU kernel
+  applies the ratio to the weight decay only (and not at all to parameters without decay),
+  which is why Paddle refuses it on CPU; the GPU kernel could not be tested here (see
+  docs/finetune.md and tests/test_optim.py). The training loop sets the global LR from a
+  schedule each step and never branches on groups.
 - Schedules are pure functions of the optimizer step; gradual unfreezing is a pure
   function of the epoch plus one helper that flips ``stop_gradient``.
 
@@ -58,13 +61,6 @@ def layer_multiplier(layer: int, max_layer: int, factor: float) -> float:
     return float(factor) ** -(max_layer - layer)
 
 
-def no_weight_decay(name: str) -> bool:
-    """True for biases and LayerNorm parameters (they get no weight decay)."""
-    last = name.split(".")
-    module = last[-2] if len(last) >= 2 else ""
-    return name.endswith("bias") or "norm" in module or "layer_norm" in name
-
-
 # ---------------------------------------------------------------- parameter groups
 
 
@@ -81,8 +77,8 @@ class GroupInfo:
 def param_groups(model, blocks: int, factor: float, mode: str = "levels", weight_decay: float = 0.01):
     """Split ``model``'s trainable parameters into AdamW parameter groups.
 
-    ``model`` needs ``named_parameters()`` and ``levels()`` (top-first list of name lists);
-    ``mode="layers"`` also needs ``layer_of(name)``. Each group is a Paddle AdamW
+    ``model`` needs ``named_parameters()`` and ``param_table()`` (autoft.model.ParamSpec
+    rows: level, layer and decay of each parameter). Each group is a Paddle AdamW
     param-group dict ``{"params", "learning_rate" (multiplier of the global LR),
     "weight_decay"}``; parameters with the same multiplier and decay share a group.
     Returns ``(groups, infos)`` with one GroupInfo per group, same order (top first).
@@ -93,9 +89,13 @@ def param_groups(model, blocks: int, factor: float, mode: str = "levels", weight
         raise AutoftError(f"--dis_mode: expected one of {', '.join(MODES)}, found {mode!r}")
     if blocks > 0 and not float(factor) > 0:
         raise AutoftError(f"--factor: expected a number > 0, found {factor!r}")
+    from autoft.model import levels_of
+
     params = {n: p for n, p in model.named_parameters()}
-    levels = [list(level) for level in model.levels()]
-    _check_levels(levels, params)
+    rows = model.param_table()
+    levels = levels_of(rows)
+    _check_levels(levels, params)  # also catches a name listed twice
+    table = {p.name: p for p in rows}
 
     # (key, multiplier) per parameter name, in top-first order.
     keyed: List[tuple] = []
@@ -106,7 +106,7 @@ def param_groups(model, blocks: int, factor: float, mode: str = "levels", weight
             keyed += [(n, f"block{b}", mult) for n in level]
     else:
         names = [n for level in levels for n in level]
-        layers = {n: int(model.layer_of(n)) for n in names}
+        layers = {n: table[n].layer for n in names}
         top = max(layers.values())
         for n in names:
             mult = layer_multiplier(layers[n], top, factor) if blocks > 0 else 1.0
@@ -115,7 +115,7 @@ def param_groups(model, blocks: int, factor: float, mode: str = "levels", weight
     groups: Dict[str, dict] = {}
     infos: Dict[str, GroupInfo] = {}
     for n, key, mult in keyed:
-        decay = 0.0 if no_weight_decay(n) else float(weight_decay)
+        decay = float(weight_decay) if table[n].decay else 0.0
         gkey = key + ("/no_decay" if decay == 0.0 else "")
         if gkey not in groups:
             groups[gkey] = {"params": [], "learning_rate": mult, "weight_decay": decay}
@@ -130,14 +130,14 @@ def _check_levels(levels: Sequence[Sequence[str]], params: Dict[str, object]) ->
     for i, level in enumerate(levels):
         for n in level:
             if n not in params:
-                raise AutoftError(f"model.levels(): level {i} names {n!r}, which is not a parameter")
+                raise AutoftError(f"model.param_table(): level {i} names {n!r}, which is not a parameter")
             if n in seen:
-                raise AutoftError(f"model.levels(): {n!r} appears in levels {seen[n]} and {i}")
+                raise AutoftError(f"model.param_table(): {n!r} appears in levels {seen[n]} and {i}")
             seen[n] = i
     trainable = [n for n, p in params.items() if not getattr(p, "stop_gradient", False)]
     missing = [n for n in trainable if n not in seen]
     if missing:
-        raise AutoftError(f"model.levels(): trainable parameters in no level: {', '.join(missing[:5])}")
+        raise AutoftError(f"model.param_table(): trainable parameters in no level: {', '.join(missing[:5])}")
 
 
 # ---------------------------------------------------------------- schedules
@@ -145,7 +145,7 @@ def _check_levels(levels: Sequence[Sequence[str]], params: Dict[str, object]) ->
 
 def warmup_linear_decay(step: int, total: int, base_lr: float, warmup: float = 0.1,
                         start_point: float = 0.9, end_lr: float = 0.0) -> float:
-    """CombinedStrategy warmup + linear decay (reference §8), step t counted from 0.
+    """CombinedStrategy warmup + linear decay (docs/finetune.md), step t counted from 0.
 
     W = floor(T*warmup), S = max(floor(T*start_point), W). t < W: base*t/W; W <= t < S: base
     (the LR stays where warmup left it); t >= S: (base-end)*(1 - min(t,T)/T) + end. The decay

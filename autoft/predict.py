@@ -46,7 +46,7 @@ def build_parser() -> ArgumentParser:
     a("--output_dir", type=str, default=None, help="where submission files go (default: --checkpoint_dir)")
     a("--score", action="store_true", help="also print test accuracy against kept-aside test labels")
     a("--input", type=str, default=None, help="your own text: a file, or - for stdin; a line is one text or "
-      "text_a<TAB>text_b, or a JSON object with text_a (text_b, id optional)")
+      "text_a<TAB>text_b, or a JSON object with text_a (text_b, id optional) (unset: give --dataset)")
     a("--input_format", choices=INPUT_FORMATS, default="auto",
       help="auto: JSON lines for a .jsonl/.json file or a first line starting with {, else text")
     a("--output", type=str, default=None, help="with --input: write the JSON lines here (default: stdout)")
@@ -136,7 +136,8 @@ def predict_texts(classifier: Classifier, inputs: TextInput, batch_size: int) ->
     records = []
     for number, guid, record in zip(inputs.lines, inputs.ids, result.records()):
         head = {"line": number} if guid is None else {"line": number, "id": guid}
-        records.append({**head, **record})
+        probabilities = {c: round(p, 6) for c, p in record["probabilities"].items()}  # float32 digits only
+        records.append({**head, "label": record["label"], "probabilities": probabilities})
     return records
 
 
@@ -155,7 +156,7 @@ def run_texts(args: argparse.Namespace, classifier: Classifier) -> dict:
         sys.stdout.write(text)
         sys.stdout.flush()
     pairs = sum(b is not None for b in inputs.texts_b)
-    print(f"predicted {len(records)} texts from {inputs.name}{f' ({pairs} pairs)' if pairs else ''} with "
+    print(f"predicted {len(records)} texts from {inputs.name}{f' ({pairs} with text_b)' if pairs else ''} with "
           f"{classifier.model_dir} (max_seq_len {classifier.max_seq_len}): "
           f"{_counts([r['label'] for r in records], classifier.labels)}", file=sys.stderr)
     if args.output:
@@ -244,7 +245,10 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """Predict per ``args``; returns {"model_dir", "predictions", "files", ...}."""
+    from autoft.runtime import import_paddle
+
     check_args(args)
+    import_paddle()  # first: a missing Paddle is the one message, whatever else is wrong
     model_dir = find_model_dir(args.checkpoint_dir)
     if args.max_seq_len is not None:
         from autoft.checkpoint import read_config

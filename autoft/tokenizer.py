@@ -1,6 +1,6 @@
 """BERT WordPiece tokenizer for Chinese checkpoints, over the Rust `tokenizers` library.
 
-Same algorithm as Google's / Hugging Face's BertTokenizer (reference/weights.md §4): clean
+Same algorithm as Google's / Hugging Face's BertTokenizer: clean
 control characters, put spaces around CJK ideographs, lower-case and strip accents when
 ``do_lower_case``, split on whitespace and punctuation, then greedy longest-match WordPiece
 with ``##`` continuations (words over 100 characters become [UNK]). Special-token ids are read
@@ -19,43 +19,27 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 
 from autoft import atomic
 from autoft.errors import AutoftError, where
+from autoft.weights.files import read_do_lower_case, read_vocab_file
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _REQUIRED = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
 
 
 def read_vocab(vocab_file) -> Tuple[dict, bytes]:
-    """Parse vocab.txt (one token per line, id = line index) -> (token -> id, raw bytes)."""
-    path = Path(vocab_file)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise AutoftError(
-            f"{path}: vocabulary file not found (expected vocab.txt, one token per line)"
-        ) from None
-    except IsADirectoryError:
-        raise AutoftError(f"{path}: expected a vocab.txt file, found a directory") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise AutoftError(f"{path}: expected UTF-8 text, found invalid byte at offset {exc.start}") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the final newline
-    vocab: dict = {}
-    for index, line in enumerate(lines):
-        # Same rule as the reference tokenizer: the line minus its newline; a later
-        # duplicate overrides an earlier one.
-        vocab[line.rstrip("\r")] = index
+    """Parse vocab.txt (one token per line, id = line index) -> (token -> id, raw bytes).
+
+    The line rule is ``weights.files.read_vocab_file``'s; a later duplicate overrides an
+    earlier one, as in the reference tokenizer. The special tokens must be present.
+    """
+    vocab_file = read_vocab_file(vocab_file)
+    vocab = {token: index for index, token in enumerate(vocab_file.tokens)}
     missing = [t for t in _REQUIRED if t not in vocab]
     if missing:
         raise AutoftError(
-            f"{where(path)}: expected the special tokens {', '.join(_REQUIRED)} in the vocabulary, "
+            f"{where(vocab_file.path)}: expected the special tokens {', '.join(_REQUIRED)} in the vocabulary, "
             f"missing {', '.join(missing)} ({len(vocab)} tokens read)"
         )
-    return vocab, raw
+    return vocab, vocab_file.raw
 
 
 def truncated_pair_lengths(len_a: int, len_b: int, budget: int) -> Tuple[int, int]:
@@ -106,18 +90,7 @@ class BertTokenizer:
             vocab_file = d / "assets" / "vocab.txt"
         if not vocab_file.is_file():
             raise AutoftError(f"{vocab_file}: vocabulary file not found (a model directory needs vocab.txt)")
-        do_lower_case = True
-        config_file = d / "tokenizer_config.json"
-        if config_file.is_file():
-            try:
-                config = json.loads(config_file.read_text(encoding="utf-8-sig"))
-            except json.JSONDecodeError as exc:
-                raise AutoftError(
-                    f"{where(config_file, exc.lineno)}: expected JSON, found {exc.msg}"
-                ) from None
-            if isinstance(config, dict) and "do_lower_case" in config:
-                do_lower_case = bool(config["do_lower_case"])
-        return cls.from_vocab(vocab_file, do_lower_case=do_lower_case)
+        return cls.from_vocab(vocab_file, do_lower_case=read_do_lower_case(d / "tokenizer_config.json"))
 
     def _build(self) -> Tokenizer:
         tok = Tokenizer(

@@ -232,7 +232,7 @@ def test_corrupt_files_name_the_file(tmp_path):
         C.load_classifier(out)
     out2 = _saved(tmp_path, name="c2")
     (out2 / "config.json").write_text('{"autoft_format": 1, "hidden_size": ')
-    with pytest.raises(AutoftError, match=f"{out2 / 'config.json'}: cannot read the model config"):
+    with pytest.raises(AutoftError, match=f"{out2 / 'config.json'}:1: cannot read the model config .*: invalid JSON"):
         C.load_classifier(out2)
     (out2 / "config.json").write_text('{"autoft_format": 1, "hidden_size": 16}')
     with pytest.raises(AutoftError, match=f"{out2 / 'config.json'}: model config is missing vocab_size"):
@@ -270,11 +270,11 @@ def test_unknown_directory_layout_lists_what_was_found(tmp_path):
     assert "Hugging Face" in str(e.value)
 
 
-def test_foreign_directory_loads_through_foreign_and_logs_unused(tmp_path, caplog):
+def test_foreign_directory_loads_through_weights_and_logs_unused(tmp_path, caplog):
     """A Hugging Face directory (safetensors, PyTorch names) loads into our encoder."""
     from safetensors.numpy import save_file
 
-    foreign = pytest.importorskip("autoft.foreign")
+    weights = pytest.importorskip("autoft.weights")
     paddle.seed(10)
     ours = BertModel(tiny_config(layer_norm_eps=1e-12))
     hf = {}
@@ -304,7 +304,7 @@ def test_foreign_directory_loads_through_foreign_and_logs_unused(tmp_path, caplo
     }
     (d / "config.json").write_text(json.dumps(cfg))
     write_vocab(d / "vocab.txt", 30)
-    assert foreign.detect_format(d) == "hf"
+    assert weights.detect_format(d) == "hf"
     with caplog.at_level(logging.INFO, logger="autoft"):
         loaded = C.load_pretrained(d)
     for n, v in params(ours).items():

@@ -44,7 +44,7 @@ def run_convert(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("kind", ["bin", "paddlenlp", "paddlehub1"])
 def test_convert_command_line_each_format(kind, tmp_path):
     from autoft.checkpoint import load_pretrained
-    from autoft.foreign import detect_format
+    from autoft.weights import detect_format
 
     eps = 1e-5 if kind == "paddlehub1" else 1e-12
     ref = hf_model(layer_norm_eps=eps)

@@ -32,11 +32,18 @@ def test_tuner_command_line_is_accepted():
     (["--dataset", "demo", "--batch_size", "0"], "--batch_size"),
     (["--dataset", "demo", "--nonsense", "1"], "unknown flags"),
     (["--dataset", "demo", "dataset"], "odd number"),
-    (["--dataset", "demo", "--blocks", "x"], "bad flags"),
 ])
 def test_bad_flags_are_user_errors(argv, flag):
     with pytest.raises(AutoftError, match=flag):
         finetune.parse_args(argv)
+
+
+def test_argparse_errors_are_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        finetune.parse_args(["--dataset", "demo", "--blocks", "x"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: argument --blocks: invalid int value: 'x' (see train.py --help)"]
 
 
 def test_subset_is_fixed_and_keeps_order():
@@ -77,5 +84,65 @@ def test_amp_is_ignored_with_a_warning_on_cpu(caplog):
     with caplog.at_level("WARNING", logger="autoft.finetune"):
         assert finetune.pick_device(paddle, None, "fp16") == "cpu"
     assert "--amp=fp16 ignored on CPU" in caplog.text
-    with pytest.raises(AutoftError, match="--use_gpu=True"):
+    with pytest.raises(AutoftError, match="--use_gpu True asks for a GPU"):
         finetune.pick_device(paddle, True, "none")
+
+
+@pytest.mark.parametrize("visible, refused", [("0", True), ("GPU-5f3a", True), ("", False), ("-1", False),
+                                              (None, False)])
+def test_a_cpu_paddle_in_a_gpu_slot_is_refused(visible, refused):
+    from autoft.runtime import import_paddle
+
+    paddle = import_paddle()
+    if paddle.is_compiled_with_cuda():
+        pytest.skip("needs a CPU-only Paddle")
+    env = {} if visible is None else {"CUDA_VISIBLE_DEVICES": visible}
+    if refused:
+        with pytest.raises(AutoftError) as exc:
+            finetune.pick_device(paddle, None, "none", environ=env)
+        msg = str(exc.value)
+        assert f"CUDA_VISIBLE_DEVICES={visible} names a GPU" in msg and "a CPU-only build" in msg
+        assert "paddlepaddle-gpu==2.6.2" in msg and "--use_gpu False" in msg
+        assert f"paddlepaddle {paddle.__version__}" in msg
+    else:
+        assert finetune.pick_device(paddle, None, "none", environ=env) == "cpu"
+    # On purpose: always CPU.
+    assert finetune.pick_device(paddle, False, "none", environ=env) == "cpu"
+
+
+def test_train_config_reads_old_and_new_train_state(tmp_path):
+    from autoft.train_config import TrainConfig, read_train_state
+
+    old = {"score": 0.8, "epoch": 2, "hparams": {"dataset": "tnews", "learning_rate": 7.87e-06, "blocks": 16,
+                                                  "max_seq_len": 128, "debug_flag_of_an_old_version": 1}}
+    path = tmp_path / "train_state.json"
+    path.write_text(__import__("json").dumps(old), encoding="utf-8")
+    cfg, rest = read_train_state(path)
+    assert (cfg.dataset, cfg.learning_rate, cfg.blocks, cfg.max_seq_len) == ("tnews", 7.87e-06, 16, 128)
+    assert cfg.save_interval == 0 and rest == {"score": 0.8, "epoch": 2}
+    assert cfg.to_dict()["debug_flag_of_an_old_version"] == 1  # kept, not lost
+    new = finetune.parse_args(["--dataset", "demo", "--seed", "7"])
+    assert TrainConfig.from_dict(new.to_dict()) == new
+
+
+def test_scalar_log_writes_runs_and_children_or_nothing(tmp_path):
+    pytest.importorskip("visualdl")
+    from autoft.visualdl import ScalarLog
+
+    log = ScalarLog.open(tmp_path / "vis")
+    pop = log.child("pop_0")
+    log.add_many({"a/x": 1.0, "a/y": 2.0}, step=1)
+    pop.add("b/z", 3, step=1)
+    log.flush()
+    log.close()
+    pop.close()
+    log.close()  # twice is fine
+    assert any(p.is_file() for p in (tmp_path / "vis").iterdir())
+    assert any((tmp_path / "vis" / "pop_0").iterdir())
+    (tmp_path / "vis" / "stale").write_text("x")
+    fresh = ScalarLog.open(tmp_path / "vis", fresh=True)
+    assert not (tmp_path / "vis" / "stale").exists() and fresh.enabled
+    fresh.close()
+    off = ScalarLog.disabled("a tuner trial")
+    off.add("t", 1.0, 1)
+    assert not off.enabled and not off.child("pop_1").enabled and off.note == "a tuner trial"

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from autoft.errors import AutoftError
-from autoft.foreign import detect_format, read_foreign_raw, read_lod_tensor, write_lod_tensor
+from autoft.weights import detect_format, read_foreign_raw, read_lod_tensor, write_lod_tensor
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -353,7 +353,7 @@ def test_missing_tensor_is_named(dirs, tmp_path):
         read_foreign_raw(d)
     _edit_safetensors(d, lambda t: t.pop("encoder.layer.1.attention.self.query.weight"))
     _edit_safetensors(d, lambda t: t.pop("encoder.layer.1.attention.self.value.weight"))
-    with pytest.raises(AutoftError, match=r"missing tensor\(s\) pooler.dense.bias, encoder.layers.1.attention.qkv.weight"):
+    with pytest.raises(AutoftError, match=r"missing tensor\(s\) encoder.layers.1.attention.qkv.weight, pooler.dense.bias"):
         read_foreign_raw(d)
 
 
@@ -378,7 +378,7 @@ def test_layer_beyond_config_depth(dirs, tmp_path):
 def test_missing_files_are_named_with_expected_path(dirs, tmp_path):
     d = _copy(dirs["safetensors"], tmp_path / "m")
     (d / "vocab.txt").unlink()
-    with pytest.raises(AutoftError, match=rf"{d / 'vocab.txt'}: vocab.txt not found"):
+    with pytest.raises(AutoftError, match=rf"{d / 'vocab.txt'}: vocabulary file not found"):
         read_foreign_raw(d)
     (d / "config.json").unlink()
     with pytest.raises(AutoftError, match=rf"{d / 'config.json'}: config file not found"):
@@ -389,7 +389,7 @@ def test_missing_files_are_named_with_expected_path(dirs, tmp_path):
         read_foreign_raw(n)
     h = _copy(dirs["paddlehub1"], tmp_path / "h" / HUB_NAME)
     (h / "assets" / "vocab.txt").unlink()
-    with pytest.raises(AutoftError, match=rf"{h / 'assets' / 'vocab.txt'}: vocab.txt not found"):
+    with pytest.raises(AutoftError, match=rf"{h / 'assets' / 'vocab.txt'}: vocabulary file not found"):
         read_foreign_raw(h)
     with pytest.raises(AutoftError, match=rf"{tmp_path}: not a model directory this reader knows \(no known weight "
                                           r"files found; model directories inside it: m, n\)"):
@@ -408,7 +408,7 @@ def test_config_missing_shape_keys(dirs, tmp_path):
     cfg = json.loads((d / "config.json").read_text())
     del cfg["intermediate_size"]
     (d / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(AutoftError, match=r"config.json: config is missing intermediate_size"):
+    with pytest.raises(AutoftError, match=r"config.json: model config is missing intermediate_size"):
         read_foreign_raw(d)
 
 
@@ -478,3 +478,29 @@ def test_same_weight_under_two_prefixes_is_refused(dirs, tmp_path):
     with pytest.raises(AutoftError, match=r"tensors bert.pooler.dense.bias and pooler.dense.bias both map to "
                                           r"pooler.dense.bias"):
         read_foreign_raw(d)
+
+
+def test_one_vocab_and_json_reader_for_every_caller(tmp_path):
+    """vocab.txt and JSON files are read by autoft.weights.files for the tokenizer, our format
+    and the foreign ones: same line rule (BOM, CRLF, final newline), same messages."""
+    from autoft.tokenizer import read_vocab
+    from autoft.weights import check_vocab_size, read_json, read_vocab_file
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_bytes("\ufeff[PAD]\r\n[UNK]\r\n[CLS]\n[SEP]\nx\n".encode())
+    assert list(read_vocab_file(vocab).tokens) == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "x"]
+    ids, raw = read_vocab(vocab)
+    assert ids == {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "x": 4} and raw == vocab.read_bytes()
+    with pytest.raises(AutoftError, match=r"vocab.txt: vocabulary has 5 tokens but the weights has 6 rows in w\.e; "
+                                          r"expected the vocab.txt that belongs to these weights"):
+        check_vocab_size(vocab, 6, "the weights", " in w.e")
+    vocab.write_bytes(b"[PAD]\n\xff\n")
+    with pytest.raises(AutoftError, match=r"vocab.txt: expected UTF-8 text, found invalid byte at offset 6"):
+        read_vocab_file(vocab)
+    bad = tmp_path / "c.json"
+    bad.write_text('{"a": 1,\n "b": }')
+    with pytest.raises(AutoftError, match=r"c.json:2: cannot read the thing \(a JSON object\): invalid JSON"):
+        read_json(bad, "the thing (a JSON object)", dict)
+    bad.write_text("[1]")
+    with pytest.raises(AutoftError, match=r"c.json: expected the thing \(a JSON object\), found list"):
+        read_json(bad, "the thing (a JSON object)", dict)

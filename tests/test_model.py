@@ -121,10 +121,9 @@ def _assert_close(a, b, what):
     assert diff <= 1e-5 * scale, f"{what}: max diff {diff} (scale {scale})"
 
 
-@pytest.mark.parametrize("sdpa,legacy_ln", [(True, True), (False, False)])
-def test_cpu_path_matches_native_outputs_and_gradients(monkeypatch, sdpa, legacy_ln):
-    # Second case: Paddle without scaled_dot_product_attention / the legacy layer_norm op.
-    monkeypatch.setattr(M, "USE_SDPA", sdpa and M.USE_SDPA)
+@pytest.mark.parametrize("legacy_ln", [True, False])
+def test_cpu_path_matches_native_outputs_and_gradients(monkeypatch, legacy_ln):
+    # Second case: Paddle without the legacy layer_norm op (the CPU path's LayerNorm falls back).
     if not legacy_ln:
         monkeypatch.setattr(M, "_legacy_ops", None)
     paddle.seed(3)
@@ -188,12 +187,36 @@ def test_default_mask_and_token_types():
     paddle.seed(6)
     m = BertModel(tiny_config())
     m.eval()
-    ids, _, _ = batch()
+    ids, _, mask = batch()  # padded slots hold the pad id 0
     a, pa = m(t(ids))
-    b, pb = m(t(ids), t(np.zeros_like(ids)), t(np.ones_like(ids)))
+    b, pb = m(t(ids), t(np.zeros_like(ids)), t(mask))
     np.testing.assert_array_equal(a.numpy(), b.numpy())
     np.testing.assert_array_equal(pa.numpy(), pb.numpy())
     assert a.shape == [3, 9, 16] and pa.shape == [3, 16]
+    m59 = BertModel(tiny_config(pad_token_id=59))  # the mask follows the config's pad id
+    m59.eval()
+    ids59 = np.where(mask == 1, np.minimum(ids, 58), 59)
+    np.testing.assert_array_equal(m59(t(ids59))[1].numpy(), m59(t(ids59), attention_mask=t(mask))[1].numpy())
+
+
+@pytest.mark.parametrize("path", ["cpu", "native"])
+def test_a_sentence_gets_the_same_logits_alone_and_padded_in_a_batch_without_a_mask(path):
+    # Issue 12: a zero-padded batch without attention_mask used to shift short sentences' logits.
+    paddle.seed(14)
+    m = BertForSequenceClassification(tiny_config(), ["neg", "pos"]).use_path(path)
+    m.eval()
+    m.classifier.weight.set_value(m.classifier.weight * 1000.0)  # logits of order 1, not 1e-3
+    rng = np.random.RandomState(3)
+    short = [2, *rng.randint(4, 60, 3), 3]  # [CLS] 3 tokens [SEP]
+    padded = np.zeros((3, 9), dtype="int64")
+    padded[0, :5] = short
+    padded[1] = [2, *rng.randint(4, 60, 7), 3]
+    padded[2, :7] = [2, *rng.randint(4, 60, 5), 3]
+    alone = m(t(np.array([short], dtype="int64"))).numpy()[0]
+    in_batch = m(t(padded)).numpy()
+    _assert_close(in_batch[0], alone, "logits alone vs padded")
+    ones = m(t(padded), attention_mask=t(np.ones_like(padded))).numpy()[0]
+    assert np.abs(alone).max() > 0.3 and np.abs(ones - alone).max() > 1e-2  # attending to padding shifts them
 
 
 @pytest.mark.parametrize("path", ["cpu", "native"])
@@ -316,8 +339,12 @@ def test_path_is_chosen_once_from_the_placement_and_the_environment(monkeypatch)
     monkeypatch.setenv("AUTOFT_FAST_CPU", "1")
     assert m.bert.path is M.NATIVE_PATH
     monkeypatch.delenv("AUTOFT_FAST_CPU")
+    m.to(dtype="float32")  # not a move: the forced path stays
+    assert all(x.path is M.NATIVE_PATH for x in layers)
     m.to(device="cpu")  # placement chooses again
     assert all(x.path is M.CPU_PATH for x in layers)
+    m.bert.use_path("native").to("cpu")
+    assert m.bert.path is M.CPU_PATH
     with pytest.raises(AutoftError, match="compute path 'fast': expected one of cpu, native"):
         m.use_path("fast")
 

@@ -70,13 +70,14 @@ def test_a_sentence_gets_the_same_probabilities_alone_and_padded_in_a_batch(mode
     alone = clf.predict([SHORT]).probabilities[0]
     batch = clf.predict([LONG, SHORT, LONG + LONG], batch_size=8)  # SHORT padded to 24 tokens
     np.testing.assert_allclose(batch.probabilities[1], alone, atol=1e-5)
-    # Meaningful: the same padded batch without the mask (all ones) moves SHORT's logits.
+    # Meaningful: the same padded batch with an all-ones mask (padding attended) moves SHORT's logits.
     feats = clf.encode([LONG, SHORT])
     ids = np.zeros((2, int(feats.lengths.max())), dtype=np.int64)
     for row, x in enumerate(feats.input_ids):
         ids[row, : len(x)] = x
     with paddle.no_grad():
-        unmasked = clf.model(paddle.to_tensor(ids), paddle.zeros_like(paddle.to_tensor(ids))).numpy()[1]
+        t = paddle.to_tensor(ids)
+        unmasked = clf.model(t, paddle.zeros_like(t), paddle.ones_like(t)).numpy()[1]
     assert np.abs(clf.predictions(unmasked[None]).probabilities[0] - alone).max() > 1e-3
 
 
@@ -96,6 +97,20 @@ def test_pairs_and_argument_errors(model_dir):
         clf.predict(["好"], batch_size=0)
     with pytest.raises(AutoftError, match=r"max_seq_len: expected an integer in \[3, 40\] .*found 41"):
         Classifier.load(model_dir, max_seq_len=41)
+
+
+def test_amp_is_dropped_on_cpu_with_a_warning_and_checked(model_dir, caplog):
+    import paddle
+
+    from autoft import Classifier
+
+    if paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
+        pytest.skip("a GPU runs --amp for real (the device check does that)")
+    clf = Classifier.load(model_dir, amp="bf16")
+    assert not clf.use_amp and "--amp=bf16 ignored on CPU" in caplog.text
+    np.testing.assert_array_equal(clf.predict([SHORT]).probabilities, Classifier.load(model_dir).predict([SHORT]).probabilities)
+    with pytest.raises(AutoftError, match=r"amp: expected one of none, fp16, bf16, found 'fp8'"):
+        Classifier.load(model_dir, amp="fp8")
 
 
 # -- input files -----------------------------------------------------------------------------
@@ -141,7 +156,7 @@ def test_cli_predicts_stdin_to_stdout_and_a_file_atomically(model_dir, tmp_path)
     expected = Classifier.load(model_dir).predict([SHORT, LONG], [None, "好"])
     assert [r["label"] for r in records] == expected.labels
     np.testing.assert_allclose([list(r["probabilities"].values()) for r in records], expected.probabilities, atol=1e-5)
-    assert "predicted 2 texts from <stdin> (1 pairs)" in proc.stderr and SHORT not in proc.stderr
+    assert "predicted 2 texts from <stdin> (1 with text_b)" in proc.stderr and SHORT not in proc.stderr
 
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": 7, "text_a": SHORT}, ensure_ascii=False) + "\n", encoding="utf-8")

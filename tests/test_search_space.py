@@ -107,7 +107,7 @@ ENTRY = (
         (
             "  type : float\n",
             "  type : double\n",
-            ":4: param_list entry 1 (a): 'type' must be int or float, found 'double'",
+            ":4: param_list entry 1 (a): 'type' must be int or float (or choice, with a list of values), found 'double'",
         ),
         (
             "  type : float\n",

@@ -164,9 +164,10 @@ def test_pshe2_populationbased_finds_the_optimum_and_warm_starts_from_the_best_h
             continue
         # The best floor(5/2) = 2 trials of the previous round, in score order; trial number t picks t mod 2.
         prev = sorted((p for p in trials if p["round"] == t["round"] - 1), key=lambda p: (-p["score"], p["idx"]))
-        donors = [p["model_dir"] for p in prev[:2]]
+        # The journal's paths are relative to the output dir; trials get them resolved.
+        donors = [str(out.resolve() / p["model_dir"]) for p in prev[:2]]
         assert argv[:3] == ["--epochs=1", "--model_path", donors[t["trial"] % 2]]
-        assert argv[3] == f"--saved_params_dir={t['model_dir']}"
+        assert argv[3] == f"--saved_params_dir={out.resolve() / t['model_dir']}"
 
 
 def test_crash_hang_and_silent_trials_are_failed_with_reasons_and_the_search_finishes(tmp_path):
@@ -276,7 +277,8 @@ def test_kill_minus_9_then_resume_loses_and_reruns_nothing_and_reaches_the_same_
     # What --keep_models 1 left: the best trial and round 3's two donors; best_model/ is the best's copy.
     rounds = round_records(journal)
     assert set(rounds) == {0, 1, 2, 3}
-    assert model_dirs(tmp_path / "out") == {rel(best["model_dir"]), *map(rel, rounds[3]["donors"])}
+    assert best["model_dir"] == "best_model"  # best_hparams.yaml names the copy, and the trial's own dir
+    assert model_dirs(tmp_path / "out") == {rel(best["trial_model_dir"]), *map(rel, rounds[3]["donors"])}
     assert json.loads((tmp_path / "out" / "best_model" / "model.json").read_text())["score"] == best["score"]
 
     # A resume with a different configuration is refused with the reason.
@@ -307,6 +309,6 @@ def test_ctrl_c_stops_running_trials_and_prints_the_resume_command(tmp_path):
     assert hint.index("--resume") < hint.index("hang_at")  # flags before the trailing options
     for pid, model_dir in pids.items():  # the trials' processes are gone (reaped by the tuner)
         assert not alive(pid, model_dir)
-    assert json.loads(running.read_text()) == []
+    assert not running.exists()  # every trial of this tuner was ended: nothing for a resume to kill
     header, trials = read_journal(tmp_path / "out" / "journal.jsonl")
     assert header["seed"] == 4 and trials == []

@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence
 from autoft.data.tasks import (
     SPLITS,
     Example,
+    MissingDataError,
     Task,
     _json_object,
     empty_split_error,
@@ -41,7 +42,7 @@ class CustomTask(Task):
         self._labels: Optional[List[str]] = None
         self._labels_source: Optional[str] = None  # set by adopt_labels
         if not any((self.data_dir / self.file_name(s)).is_file() for s in SPLITS):
-            raise AutoftError(self.missing_message(SPLITS))
+            raise MissingDataError(self.missing_message(SPLITS))
 
     def file_name(self, split: str) -> str:
         for ext in _EXTENSIONS:
@@ -53,7 +54,7 @@ class CustomTask(Task):
         return [self.file_name(s) for s in SPLITS]
 
     def header_expected(self, path: Path, split: str) -> Optional[bool]:
-        return None  # a header is optional here: neither case is a quirk
+        return None  # a header is optional here
 
     def missing_message(self, splits) -> str:
         return super().missing_message(splits).replace(" (", " (or .jsonl instead of .tsv; ", 1)

@@ -4,19 +4,18 @@ A strategy never does I/O: the tuner asks for one round of normalized points, ru
 and tells the rewards back (reward = 1 - score, lower is better; a failed trial gets 1.0).
 Strategies are deterministic for a seed: the same seed and the same told rewards give the same
 asks, which is how the tuner resumes (it replays its journal into a fresh strategy).
+The factory lives in autoft/search/registry.py (this module imports no strategy).
 """
 
 from __future__ import annotations
 
 import abc
 import math
-from typing import Any, Dict, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from autoft.errors import AutoftError
-
-STRATEGIES = ("hazero", "pshe2", "random")
 
 
 class Strategy(abc.ABC):
@@ -26,6 +25,10 @@ class Strategy(abc.ABC):
     """
 
     name = "strategy"
+    # True where a strategy may be told None / NaN for a trial without a result (failed, pruned):
+    # such a trial is ranked below every result and never becomes the best. HAZero and PSHE2 keep
+    # PaddleHub's contract (finite rewards only; the tuner scores a failed trial 1.0).
+    accepts_missing = False
 
     def __init__(self, x0: Sequence[float], popsize: int, seed: Optional[int] = None):
         x0 = np.asarray(x0, dtype=np.float64).reshape(-1)
@@ -65,17 +68,20 @@ class Strategy(abc.ABC):
     def tell(self, points: Optional[Sequence[Sequence[float]]], rewards: Sequence[float]) -> None:
         """Report the pending round's rewards (lower is better), in the order ask() returned the points.
 
+        A reward may be None or NaN ("no result") only for strategies with ``accepts_missing``.
+
         ``points`` must be the asked points (checked to 1e-9, so values read back from a journal
         are fine) or None for "the pending ones"; the strategy always uses its own exact copy.
         """
         if self._pending is None:
             raise RuntimeError(f"{self.name}: tell() without a pending ask()")
-        rewards = np.asarray(rewards, dtype=np.float64).reshape(-1)
+        rewards = np.asarray([np.nan if r is None else r for r in rewards], dtype=np.float64).reshape(-1)
         if rewards.shape[0] != self.popsize:
             raise ValueError(
                 f"{self.name}: got {rewards.shape[0]} rewards for a round of {self.popsize} points"
             )
-        if not np.all(np.isfinite(rewards)):
+        finite = np.isfinite(rewards)
+        if not np.all(finite) and not (self.accepts_missing and np.all(finite | np.isnan(rewards))):
             raise ValueError(
                 f"{self.name}: rewards must be finite (score a failed trial as reward 1.0), got {rewards}"
             )
@@ -90,8 +96,8 @@ class Strategy(abc.ABC):
                 )
         pending = self._pending
         self._update(pending.copy(), rewards.copy())
-        i = int(np.argmin(rewards))  # first of the minima: the earliest trial wins a tie
-        if rewards[i] < self._best_reward:
+        i = int(np.argmin(np.where(finite, rewards, np.inf)))  # the earliest trial wins a tie
+        if finite[i] and rewards[i] < self._best_reward:
             self._best_reward = float(rewards[i])
             self._best_point = pending[i].copy()
         self._pending = None
@@ -119,32 +125,3 @@ class Strategy(abc.ABC):
     @abc.abstractmethod
     def _update(self, points: np.ndarray, rewards: np.ndarray) -> None:
         """Learn from one round (``points`` are exactly the proposed ones)."""
-
-
-def make_strategy(
-    name: str, x0: Sequence[float], popsize: int, seed: Optional[int] = None, **options: Any
-) -> Strategy:
-    """Build a strategy by name: "hazero" | "pshe2" | "random" (case-insensitive).
-
-    ``x0`` is the encoded init point (``SearchSpace.init_point()``). Options: hazero ``sigma0``
-    (0.2); pshe2 ``alpha`` (0.5), ``epsilon`` (0.2), ``legacy_shared_momentum`` (False).
-    Raises AutoftError for an unknown name or option, and for HAZero with fewer than 2
-    hyper-parameters or popsize < 2.
-    """
-    key = str(name).strip().lower()
-    classes: Dict[str, Any]
-    from autoft.search.hazero import HAZero
-    from autoft.search.pshe2 import PSHE2
-    from autoft.search.random_search import RandomSearch
-
-    classes = {"hazero": HAZero, "pshe2": PSHE2, "random": RandomSearch}
-    if key not in classes:
-        raise AutoftError(f"unknown tuning strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
-    cls = classes[key]
-    allowed = cls.OPTIONS
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise AutoftError(
-            f"unknown option(s) {unknown} for strategy {key}; accepted: {', '.join(allowed) or 'none'}"
-        )
-    return cls(x0, popsize, seed, **options)

@@ -9,10 +9,17 @@ Schema (``param_list`` at the top level, one mapping per hyper-parameter)::
       greater_than : 0.000005     # lower bound L
       lower_than : 0.005          # upper bound U
       scale : log                 # optional (autoft addition): linear (default) | log
+    - name : batch_size           # autoft addition: a categorical parameter
+      type : choice
+      values : [16, 32]           # numbers or strings (not both); no bounds, no scale
+      init_value : 32             # one of the values
 
 Mapping (PaddleHub's): encode z = -1 + 2(v - L)/(U - L), clipped to [-1, 1]; decode
 v = L + (z + 1)/2 (U - L), clipped to [L, U]; ints truncated with int(), so U is reached only at
 z = 1. With ``scale: log`` the same mapping is applied to log(v), log(L), log(U).
+A choice of k values splits [-1, 1] into k equal bins in the order written: value i is encoded
+as the centre of bin i, z = -1 + (2i + 1)/k, and any z in [-1 + 2i/k, -1 + 2(i + 1)/k) decodes to
+it (z >= 1 to the last value), so every strategy searches it like any other coordinate.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import yaml
@@ -28,23 +35,29 @@ import yaml
 from autoft.errors import AutoftError, where
 
 Number = Union[int, float]
+Value = Union[int, float, str]  # a choice's values may be strings
 
-TYPES = ("int", "float")
+TYPES = ("int", "float", "choice")
 SCALES = ("linear", "log")
 REQUIRED_KEYS = ("name", "init_value", "type", "greater_than", "lower_than")
 OPTIONAL_KEYS = ("scale",)
+CHOICE_KEYS = ("name", "init_value", "type", "values")  # all required for type: choice
 
 
 @dataclass(frozen=True)
 class Param:
-    """One hyper-parameter: bounds are hparam.yaml's ``greater_than`` (low) and ``lower_than`` (high)."""
+    """One hyper-parameter: bounds are hparam.yaml's ``greater_than`` (low) and ``lower_than`` (high).
+
+    A ``type="choice"`` parameter has its ``values`` instead (low and high are unused).
+    """
 
     name: str
-    init_value: Number
+    init_value: Value
     type: str = "float"
     low: float = 0.0
     high: float = 1.0
     scale: str = "linear"
+    values: Tuple[Value, ...] = ()
 
     def _to_unit(self, value: float) -> float:
         """Value -> position in [0, 1] (unclipped)."""
@@ -52,18 +65,26 @@ class Param:
             return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
         return (value - self.low) / (self.high - self.low)
 
-    def encode(self, value: Number) -> float:
-        """Value -> normalized coordinate in [-1, 1] (clipped, as PaddleHub did)."""
+    def encode(self, value: Value) -> float:
+        """Value -> normalized coordinate in [-1, 1] (clipped, as PaddleHub did; a choice: its bin centre)."""
+        if self.type == "choice":
+            if value not in self.values:
+                raise ValueError(f"{value!r} is not one of {self.name!r}'s values {list(self.values)}")
+            return -1.0 + (2 * self.values.index(value) + 1) / len(self.values)
         value = float(value)
         if self.scale == "log" and value <= 0:
             return -1.0  # below any positive lower bound
         return float(min(1.0, max(-1.0, -1.0 + 2.0 * self._to_unit(value))))
 
-    def decode(self, z: float) -> Number:
-        """Normalized coordinate -> value in [low, high]; ints truncated with int() like PaddleHub."""
+    def decode(self, z: float) -> Value:
+        """Normalized coordinate -> value in [low, high]; ints truncated with int() like PaddleHub;
+        a choice: the value of the bin z falls in (z clipped to [-1, 1])."""
         z = float(z)
         if not math.isfinite(z):
             raise ValueError(f"cannot decode a non-finite coordinate {z!r} for {self.name!r}")
+        if self.type == "choice":
+            k = len(self.values)
+            return self.values[min(k - 1, max(0, math.floor((z + 1.0) / 2.0 * k)))]
         # The end points are exact (float rounding must not make z = 1 decode to just below U,
         # which int() would then truncate to U - 1).
         if z >= 1.0:
@@ -187,14 +208,14 @@ class SearchSpace:
         return cls(params, source=source)
 
     # ---- mapping -----------------------------------------------------------------------------
-    def encode(self, values: Mapping[str, Number]) -> np.ndarray:
+    def encode(self, values: Mapping[str, Value]) -> np.ndarray:
         """{name: value} -> normalized point (float64 [dim]) in [-1, 1]; every name is required."""
         missing = [n for n in self.names if n not in values]
         if missing:
             raise KeyError(f"values for {missing} are missing (search space: {self.names})")
         return np.array([p.encode(values[p.name]) for p in self.params], dtype=np.float64)
 
-    def decode(self, z: Sequence[float]) -> Dict[str, Number]:
+    def decode(self, z: Sequence[float]) -> Dict[str, Value]:
         """Normalized point -> {name: value}; clipped into bounds, ints truncated (PaddleHub's rule)."""
         z = np.asarray(z, dtype=np.float64).reshape(-1)
         if z.shape[0] != self.dim:
@@ -209,6 +230,9 @@ class SearchSpace:
         """The space as an hparam.yaml-shaped dict (``from_config(to_config())`` gives it back)."""
         entries = []
         for p in self.params:
+            if p.type == "choice":
+                entries.append({"name": p.name, "init_value": p.init_value, "type": "choice", "values": list(p.values)})
+                continue
             entry: Dict[str, Any] = {
                 "name": p.name,
                 "init_value": p.init_value,
@@ -221,9 +245,10 @@ class SearchSpace:
             entries.append(entry)
         return {"param_list": entries}
 
-    def init_values(self) -> Dict[str, Number]:
-        """{name: init_value} with each value of its declared type."""
-        return {p.name: (int(p.init_value) if p.type == "int" else float(p.init_value)) for p in self.params}
+    def init_values(self) -> Dict[str, Value]:
+        """{name: init_value} with each value of its declared type (a choice's as written)."""
+        cast = {"int": int, "float": float, "choice": lambda v: v}
+        return {p.name: cast[p.type](p.init_value) for p in self.params}
 
 
 def _describe(value: Any) -> str:
@@ -266,7 +291,12 @@ def _parse_entry(entry: Any, i: int, source: str, lines: dict) -> Param:
     if ("dup", i) in lines:
         key, line = lines[("dup", i)]
         raise AutoftError(f"{where(source, line)}: {label}: key {key!r} is given twice")
+    if isinstance(entry.get("type"), str) and entry["type"].strip().lower() == "choice":
+        return _parse_choice(entry, fail)
     for key in entry:
+        if key == "values":
+            raise fail("'values' is only read for type: choice (this entry's type is "
+                       f"{entry.get('type')!r}, which uses greater_than / lower_than)", key)
         if key not in REQUIRED_KEYS and key not in OPTIONAL_KEYS:
             raise fail(
                 f"unknown key {key!r}; expected {', '.join(REQUIRED_KEYS)} and optionally 'scale'", key
@@ -282,7 +312,7 @@ def _parse_entry(entry: Any, i: int, source: str, lines: dict) -> Param:
         )
     ptype = entry["type"]
     if not isinstance(ptype, str) or ptype.strip().lower() not in TYPES:
-        raise fail(f"'type' must be int or float, found {ptype!r}", "type")
+        raise fail(f"'type' must be int or float (or choice, with a list of values), found {ptype!r}", "type")
     ptype = ptype.strip().lower()
     scale = entry.get("scale", "linear")
     if not isinstance(scale, str) or scale.strip().lower() not in SCALES:
@@ -310,6 +340,39 @@ def _parse_entry(entry: Any, i: int, source: str, lines: dict) -> Param:
     if scale == "log" and low <= 0:
         raise fail(f"scale: log needs positive bounds, found greater_than={low}", "scale")
     return Param(name=name, init_value=init, type=ptype, low=float(low), high=float(high), scale=scale)
+
+
+def _parse_choice(entry: Mapping, fail: Callable[..., AutoftError]) -> Param:
+    """A ``type: choice`` entry: name, init_value, type and a list of distinct values."""
+    for key in entry:
+        if key not in CHOICE_KEYS:
+            raise fail(f"unknown key {key!r} for type: choice; expected {', '.join(CHOICE_KEYS)} "
+                       "(a choice has no bounds and no scale)", key)
+    for key in CHOICE_KEYS:
+        if key not in entry:
+            raise fail(f"missing key {key!r} (type: choice needs {', '.join(CHOICE_KEYS)})")
+    name = entry["name"]
+    if not isinstance(name, str) or not name.isidentifier():
+        raise fail(
+            f"'name' must be an identifier (letters, digits, _; it becomes --<name>), found {name!r}", "name"
+        )
+    values = entry["values"]
+    if not isinstance(values, list) or not values:
+        raise fail(f"'values' must be a non-empty list like [16, 32], found {_describe(values)}", "values")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)) or (isinstance(v, float) and not math.isfinite(v)):
+            raise fail(f"'values' may hold only finite numbers or strings (quote true/false/null to "
+                       f"pass them as text), found {v!r}", "values")
+    if len({isinstance(v, str) for v in values}) > 1:
+        raise fail(f"'values' must be all numbers or all strings, found {values!r}", "values")
+    for j, v in enumerate(values):
+        if v in values[:j]:
+            raise fail(f"'values' lists {v!r} twice", "values")
+    init = entry["init_value"]
+    if isinstance(init, bool) or init not in values:
+        raise fail(f"init_value {init!r} is not one of the values {values!r}", "init_value")
+    init = values[values.index(init)]  # as written in values (16, not 16.0)
+    return Param(name=name, init_value=init, type="choice", values=tuple(values))
 
 
 def _entry_lines(node: Any) -> dict:

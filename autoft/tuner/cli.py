@@ -3,7 +3,7 @@
     hub autofinetune train.py --param_file=hparam.yaml --gpu=0,1 --popsize=5 --round=10 \\
         --output_dir=./output --evaluator=fulltrail --tuning_strategy=hazero dataset TNEWS
 
-Flags and defaults are PaddleHub's (../shared/reference/autofinetune.md §1); trailing
+Flags and defaults are PaddleHub 1.4's (docs/tuner.md lists them); trailing
 ``key value`` pairs reach every trial as ``--key=value``. Additions: --resume, --cpu_slots,
 --trials_per_gpu, --seed, --trial_timeout, --keep_models, --python, --backend ray / --ray_address.
 """
@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from autoft.errors import AutoftError, run_cli
+from autoft.errors import ArgumentParser, AutoftError, run_cli
 
-STRATEGY_CHOICES = ("hazero", "pshe2", "random")
+STRATEGY_CHOICES = ("hazero", "pshe2", "random", "tpe", "auto")
 
 HUB_CLASH = (
     "this `hub` command comes from autoft: it only provides `hub autofinetune` (PaddleHub 1.4's AutoDL "
@@ -33,7 +33,7 @@ HUB_CLASH = (
 
 def build_parser(prog: str = "hub autofinetune") -> argparse.ArgumentParser:
     """The argument parser (the script is taken off argv before parsing, as PaddleHub did)."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog=f"{prog} <script.py>",
         description="Search hyper-parameters of a training script that reports its score with "
         "autoft.report_final_result (PaddleHub 1.4's AutoDL Finetuner).",
@@ -42,30 +42,30 @@ def build_parser(prog: str = "hub autofinetune") -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("PaddleHub 1.4 flags")
     g.add_argument("--param_file", required=True, help="hparam.yaml: the search space")
-    g.add_argument("--gpu", default=None, help='comma-separated GPU ids, one trial per GPU at a time (default "0")')
-    g.add_argument("--popsize", type=int, default=5, help="trials per round (default 5)")
-    g.add_argument("--round", type=int, default=10, help="maximum number of rounds (default 10)")
-    g.add_argument("--output_dir", default=None, help="output root (default output_<YYYYmmddHHMMSS>)")
+    g.add_argument("--gpu", default=None, help='comma-separated GPU ids, one trial per GPU at a time (None: "0")')
+    g.add_argument("--popsize", type=int, default=5, help="trials per round (>= 1; also the CMA-ES population)")
+    g.add_argument("--round", type=int, default=10, help="maximum number of rounds (>= 1)")
+    g.add_argument("--output_dir", default=None, help="output root (None: output_<YYYYmmddHHMMSS>)")
     g.add_argument("--evaluator", default="populationbased",
-                   help="fulltrail | populationbased (alias modelbased); default populationbased")
-    g.add_argument("--tuning_strategy", default="pshe2", help="hazero | pshe2 (| random); default pshe2")
+                   help="fulltrail | populationbased (alias modelbased)")
+    g.add_argument("--tuning_strategy", default="pshe2", help="hazero | pshe2 (| random | tpe | auto)")
     a = p.add_argument_group("autoft additions")
     a.add_argument("--resume", action="store_true", help="continue the search journaled in --output_dir")
     a.add_argument("--cpu_slots", type=int, default=None, metavar="N",
-                   help="run trials on CPU, N at a time (instead of --gpu)")
-    a.add_argument("--trials_per_gpu", type=int, default=1, metavar="K", help="trials sharing one GPU (default 1)")
-    a.add_argument("--seed", type=int, default=None, help="strategy seed (default: drawn and journaled)")
+                   help="run trials on CPU, N at a time (>= 1; instead of --gpu)")
+    a.add_argument("--trials_per_gpu", type=int, default=1, metavar="K", help="trials sharing one GPU (>= 1)")
+    a.add_argument("--seed", type=int, default=None, help="strategy seed (None: drawn and journaled)")
     a.add_argument("--trial_timeout", type=float, default=None, metavar="SECONDS",
-                   help="kill a trial after this many seconds (it counts as FAILED); default none")
+                   help="kill a trial after this many seconds (> 0; it counts as FAILED; None: no limit)")
     a.add_argument("--keep_models", type=int, default=None, metavar="K",
                    help="after each round delete the finished trials' model dirs except the K best so far and "
-                   "the next round's populationbased donors (default: keep all)")
-    a.add_argument("--python", default=sys.executable, help="interpreter for the trials (default: this one)")
+                   "the next round's populationbased donors (>= 1; None: keep all)")
+    a.add_argument("--python", default=sys.executable, help="interpreter for the trials")
     a.add_argument("--backend", default="local", choices=("local", "ray"),
-                   help="local: a pool of slots on this machine (default); ray: Ray schedules the trials "
+                   help="local: a pool of slots on this machine; ray: Ray schedules the trials "
                    "(pip install 'autoft[ray]')")
     a.add_argument("--ray_address", default=None, metavar="auto|HOST:PORT",
-                   help="with --backend ray: join this cluster (`ray start --head`); default: start a local Ray")
+                   help="with --backend ray: join this cluster (`ray start --head`; None: start a local Ray)")
     p.add_argument("opts", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p
 
@@ -108,14 +108,18 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
     if shutil.which(args.python) is None and not os.access(args.python, os.X_OK):
         raise AutoftError(f"--python {args.python}: no such interpreter")
     if args.popsize < 1:
-        raise AutoftError(f"--popsize must be at least 1, found {args.popsize}")
+        raise AutoftError(f"--popsize must be at least 1 (trials per round), found {args.popsize}")
     if args.round < 1:
-        raise AutoftError(f"--round must be at least 1, found {args.round}")
+        raise AutoftError(f"--round must be at least 1 (the number of rounds), found {args.round}")
     if args.keep_models is not None and args.keep_models < 1:
         raise AutoftError(f"--keep_models must be at least 1 (the best trial's model is always kept; leave the "
                           f"flag out to keep every trial's model), found {args.keep_models}")
-    if args.trial_timeout is not None and args.trial_timeout <= 0:
+    if args.trial_timeout is not None and not args.trial_timeout > 0:
         raise AutoftError(f"--trial_timeout must be positive seconds, found {args.trial_timeout}")
+    if args.cpu_slots is not None and args.cpu_slots < 1:
+        raise AutoftError(f"--cpu_slots must be at least 1, found {args.cpu_slots}")
+    if args.trials_per_gpu < 1:
+        raise AutoftError(f"--trials_per_gpu must be at least 1, found {args.trials_per_gpu}")
     evaluator = args.evaluator.strip().lower()
     from autoft.tuner.search_loop import EVALUATORS, SearchConfig, run_search
 
@@ -123,7 +127,7 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
         raise AutoftError(f"--evaluator: expected fulltrail or populationbased (alias modelbased), found {args.evaluator!r}")
     strategy = args.tuning_strategy.strip().lower()
     if strategy not in STRATEGY_CHOICES:
-        raise AutoftError(f"--tuning_strategy: expected hazero or pshe2 (or random), found {args.tuning_strategy!r}")
+        raise AutoftError(f"--tuning_strategy: expected hazero or pshe2 (or random, tpe, auto), found {args.tuning_strategy!r}")
     if args.resume and args.output_dir is None:
         raise AutoftError("--resume needs --output_dir: the directory of the search to continue")
     output_dir = args.output_dir or time.strftime("output_%Y%m%d%H%M%S")
@@ -134,10 +138,6 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
         from autoft.tuner.ray_backend import import_ray
 
         import_ray()  # the install hint before anything else happens
-        if args.cpu_slots is not None and args.cpu_slots < 1:
-            raise AutoftError(f"--cpu_slots must be at least 1, found {args.cpu_slots}")
-        if args.trials_per_gpu < 1:
-            raise AutoftError(f"--trials_per_gpu must be at least 1, found {args.trials_per_gpu}")
         if args.gpu is not None:
             print(f"note: --gpu={args.gpu} is ignored with --backend ray: Ray assigns each trial a GPU "
                   f"(1/--trials_per_gpu of one) on whichever node has it free.", file=sys.stderr)

@@ -8,7 +8,8 @@ so a resume knows them even if the tuner died mid-deletion). Strategies are dete
 strategy re-asks each round, the journal's points are checked against the asks, and the
 journaled rewards are told back. Nothing else needs to be stored.
 
-A kill -9 can tear the last line; reading drops it (that trial simply re-runs).
+A kill -9 can tear the last line; reading drops it (that trial simply re-runs). A damaged line
+in the middle stops --resume with its line number instead (see read_all).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from autoft import atomic
+from autoft import atomic, errors
 from autoft.errors import AutoftError
 
 JOURNAL_NAME = "journal.jsonl"
@@ -28,6 +29,7 @@ FORMAT = 1
 # must match them. --round may grow (the strategies do not depend on the total), and the
 # resources (--gpu, --cpu_slots, --trials_per_gpu, --trial_timeout, --python, --keep_models) may change.
 MATCH_KEYS = ("script", "space", "popsize", "evaluator", "tuning_strategy", "seed", "options")
+REQUIRED = {"trial": ("round", "idx", "trial", "point", "hparams", "status"), "round": ("round",)}
 
 
 def read(path: Path) -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]], int]:
@@ -37,31 +39,55 @@ def read(path: Path) -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]], in
 
 
 def read_all(path: Path) -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]], Dict[int, Dict[str, Any]], int]:
-    """Like ``read``, plus the round records keyed by round (the last one of a round wins)."""
+    """Like ``read``, plus the round records keyed by round (the last one of a round wins).
+
+    Unparsable lines at the end (a line torn by a kill, trailing garbage) are dropped: they
+    are not part of the intact prefix. An unparsable line followed by a valid record means
+    the middle of the journal was damaged: AutoftError naming ``journal.jsonl:N``, nothing
+    changed (a record must never be lost silently).
+    """
     data = Path(path).read_bytes()
     header = None
     trials: List[Dict[str, Any]] = []
     rounds: Dict[int, Dict[str, Any]] = {}
     good = 0
+    bad: Optional[Tuple[int, str]] = None  # (line number, why) of the first unparsable line
+    lines = data.split(b"\n")
     pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        if end < 0:  # torn last line: no newline yet
-            break
-        line = data[pos:end]
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            break
+    for number, line in enumerate(lines[:-1], start=1):  # the piece after the last newline is torn
+        pos += len(line) + 1
+        rec, why = _parse(line)
+        if rec is None:
+            bad = bad or (number, why)
+            continue
+        if bad is not None:
+            raise AutoftError(
+                f"{errors.where(path, bad[0])}: not a journal record ({bad[1]}), but valid records follow "
+                f"(line {number}): the journal was damaged or edited. Nothing was changed. Repair or delete "
+                f"line {bad[0]} (a trial it held runs again), then --resume; or start a new --output_dir"
+            )
         if rec.get("type") == "header" and header is None:
             header = rec
         elif rec.get("type") == "trial":
             trials.append(rec)
         elif rec.get("type") == "round":
             rounds[int(rec["round"])] = rec
-        pos = end + 1
         good = pos
     return header, trials, rounds, good
+
+
+def _parse(line: bytes) -> Tuple[Optional[Dict[str, Any]], str]:
+    """(record, '') for a well-formed journal line, else (None, why)."""
+    try:
+        rec = json.loads(line)
+    except ValueError as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    if not isinstance(rec, dict) or rec.get("type") not in ("header", "trial", "round"):
+        return None, "not an object with a type of header, trial or round"
+    missing = [k for k in REQUIRED.get(rec["type"], ()) if k not in rec]
+    if missing:
+        return None, f"a {rec['type']} line without {', '.join(missing)}"
+    return rec, ""
 
 
 class Journal:
@@ -109,11 +135,15 @@ class Journal:
                 + "). Repeat the original command's script, --param_file contents, --popsize, --evaluator, "
                 "--tuning_strategy, --seed and trailing options, or choose a new --output_dir."
             )
-        if good < path.stat().st_size:
+        try:
             with open(path, "r+b") as f:  # drop the torn tail so appends start on a fresh line
-                f.truncate(good)
-                f.flush()
-                os.fsync(f.fileno())
+                if good < path.stat().st_size:
+                    f.truncate(good)
+                    f.flush()
+                    os.fsync(f.fileno())
+        except OSError as exc:  # found now, not after the first trial ran
+            raise AutoftError(f"--resume: {path} is not writable ({exc.strerror}); the tuner appends every "
+                              f"finished trial to it") from None
         journal = cls(path)
         journal.rounds = rounds
         return journal, stored, trials
@@ -128,11 +158,20 @@ class Journal:
         self.rounds[int(record["round"])] = {"type": "round", **record}
 
     def _append(self, record: Dict[str, Any]) -> None:
-        line = json.dumps(record, sort_keys=True) + "\n"
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            try:
+                # One write of the whole line: a kill leaves it whole or torn at the end, never interleaved.
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            exc.filename = exc.filename or str(self.path)
+            raise
 
 
 def _short(value: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -43,18 +44,49 @@ def model_kept(r: Record) -> str:
     return "deleted" if r.model_deleted is not None else "yes"
 
 
-def write_trials_csv(path: Path, names: Sequence[str], records: Sequence[Record]) -> None:
-    """trials.csv: round, trial, every hparam, score, status, seconds, reason, model_path (the donor),
-    log, model_dir, model_kept."""
+TRIALS_CSV_HEADER = ["round", "trial", "score", "status", "seconds", "reason", "model_path", "log", "model_dir",
+                     "model_kept"]
+
+
+def trials_csv_header(names: Sequence[str]) -> list:
+    """trials.csv's columns: round, trial, every hparam, score, status, seconds, reason,
+    model_path (the donor), log, model_dir (paths relative to the output dir), model_kept."""
+    return [*TRIALS_CSV_HEADER[:2], *names, *TRIALS_CSV_HEADER[2:]]
+
+
+def trials_csv_row(names: Sequence[str], r: Record) -> list:
+    return [r.round, r.idx, *[r.hparams[n] for n in names], "" if r.score is None else repr(r.score), r.status,
+            f"{r.seconds:.2f}", r.reason, r.model_path or "", r.log, r.model_dir, model_kept(r)]
+
+
+def _csv_text(rows) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["round", "trial", *names, "score", "status", "seconds", "reason", "model_path", "log", "model_dir",
-                "model_kept"])
-    for r in sorted(records, key=lambda r: r.trial):
-        w.writerow([r.round, r.idx, *[r.hparams[n] for n in names],
-                    "" if r.score is None else repr(r.score), r.status, f"{r.seconds:.2f}",
-                    r.reason, r.model_path or "", r.log, r.model_dir, model_kept(r)])
-    atomic.write_text(path, buf.getvalue())
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
+
+
+def write_trials_csv(path: Path, names: Sequence[str], records: Sequence[Record]) -> None:
+    """trials.csv from all ``records``, in trial order (replaced atomically)."""
+    rows = [trials_csv_row(names, r) for r in sorted(records, key=lambda r: r.trial)]
+    atomic.write_text(path, _csv_text([trials_csv_header(names), *rows]))
+
+
+def append_trials_csv(path: Path, names: Sequence[str], record: Record) -> None:
+    """Append one row to trials.csv (in one write: a kill leaves whole rows); the cost of a
+    finished trial does not grow with the number of trials before it."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        data = _csv_text([trials_csv_row(names, record)]).encode("utf-8")
+        if os.fstat(fd).st_size == 0:
+            data = _csv_text([trials_csv_header(names)]).encode("utf-8") + data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError as exc:
+        exc.filename = exc.filename or str(path)
+        raise
+    finally:
+        os.close(fd)
 
 
 def write_log_file(path: Path, names: Sequence[str], records: Sequence[Record], best: Optional[Record]) -> None:
@@ -72,22 +104,26 @@ def write_log_file(path: Path, names: Sequence[str], records: Sequence[Record], 
     atomic.write_text(path, "\n".join(lines) + "\n")
 
 
-def write_best_hparams(path: Path, best: Optional[Record]) -> None:
-    """best_hparams.yaml: the winning values plus where they came from."""
+def write_best_hparams(path: Path, best: Optional[Record], best_model: bool = False) -> None:
+    """best_hparams.yaml: the winning values plus where they came from: ``model_dir`` is
+    ``best_model`` (the copy, when it was made), ``trial_model_dir`` the trial's own dir
+    (relative to the output dir)."""
     if best is None:
         data: Dict[str, Any] = {"best": None, "note": "no trial succeeded; see trials.csv"}
     else:
         data = {"hparams": {k: v for k, v in best.hparams.items()}, "score": best.score,
-                "round": best.round, "trial": best.idx, "model_dir": best.model_dir}
+                "round": best.round, "trial": best.idx, "model_dir": "best_model" if best_model else None,
+                "trial_model_dir": best.model_dir}
     atomic.write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
-def copy_best_model(best: Optional[Record], output_dir: Path) -> str:
-    """Copy the winning trial's model dir to ``output_dir/best_model``; returns a one-line note."""
+def copy_best_model(best: Optional[Record], output_dir: Path, root: Optional[Path] = None) -> str:
+    """Copy the winning trial's model dir to ``output_dir/best_model``; returns a one-line note.
+    ``root``: what the record's relative paths are relative to (default ``output_dir``)."""
     dst = Path(output_dir) / "best_model"
     if best is None:
         return "No best model: no trial succeeded."
-    src = Path(best.model_dir)
+    src = Path(root or output_dir) / best.model_dir
     if not src.exists() and best.note:  # e.g. it ran on another node without a shared filesystem
         return f"No best model (unavailable): the best trial (round {best.round}, trial {best.idx}): {best.note}."
     if not src.is_dir() or not any(src.iterdir()):
@@ -255,7 +291,8 @@ def plot_search(path: Path, names: Sequence[str], records: Sequence[Record], spa
 class LiveOutputs:
     """The files a user watches while a search runs, refreshed as it goes.
 
-    ``trial_finished`` rewrites trials.csv (atomically, cheap) after every finished trial;
+    ``trial_finished`` appends the trial's row to trials.csv (``rewrite`` replaces the whole file:
+    on resume, after --keep_models deletions, at the end);
     ``round_finished`` appends the round to the VisualDL log and redraws search.png in a
     background thread, so the next round's trials start without waiting for matplotlib (the
     plot only reads a snapshot of the records; one drawing at a time). ``close`` waits for it.
@@ -271,8 +308,12 @@ class LiveOutputs:
         self._plotter: Optional[threading.Thread] = None
         self.plot_error: Optional[str] = None
 
-    def trial_finished(self, records: Sequence[Record]) -> None:
-        """Rewrite trials.csv from all finished ``records``."""
+    def trial_finished(self, record: Record) -> None:
+        """Append a finished trial's row to trials.csv."""
+        append_trials_csv(self.out / "trials.csv", self.names, record)
+
+    def rewrite(self, records: Sequence[Record]) -> None:
+        """Rewrite trials.csv from all finished ``records``, in trial order."""
         write_trials_csv(self.out / "trials.csv", self.names, records)
 
     def round_finished(self, k: int, round_records: Sequence[Record], records: Sequence[Record],

@@ -46,6 +46,13 @@ from autoft.tuner.runner import intermediate_of
 
 RAY_MISSING = ("--backend ray needs the ray package, which is not installed ({exc}): pip install 'autoft[ray]' "
                "(on the head and on every node of the cluster), or use the default --backend local")
+RAY_AUTH_HINT = (
+    "--ray_address {address}: the Ray cluster requires token authentication and this tuner has no matching "
+    "token ({exc}). Ray 2.5x+ enables it by default: run the tuner with RAY_AUTH_MODE=token and the cluster's "
+    "token (RAY_AUTH_TOKEN=<token>, or the file ~/.ray/auth_token copied from the head, where "
+    "`ray get-auth-token` prints it); or start the cluster with RAY_AUTH_MODE=disabled on every node")
+# How long the tuner waits for a cluster's address to answer before giving up.
+CONNECT_TIMEOUT_SECONDS = 30.0
 # A trial's log is sent back to the head through Ray's object store; a runaway log keeps its tail.
 MAX_LOG_BYTES = 64 * 1024 * 1024
 
@@ -194,6 +201,23 @@ def _die_with_parent() -> None:
 
 
 # ---- runs on the head (the tuner) ----------------------------------------------------------------
+def probe_address(address: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+    """For ``host:port``: ConnectionError within ``timeout`` when nothing answers there (Ray's own
+    client retries for many minutes). ``auto`` and other forms are left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionError(f"nothing answers at {address} within {timeout:g}s ({exc})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}"
+
+
 def _fraction(x: float) -> float:
     """Ray's resource rule: a share below 1 has 4-decimal precision, above 1 it must be whole."""
     return float(math.floor(x)) if x >= 1 else max(1e-4, math.floor(x * 1e4) / 1e4)
@@ -227,9 +251,17 @@ class RayPool:
                 ray.init(address="local", num_cpus=usable_cores(), **quiet)
                 self.where = "a local Ray on this machine"
             else:
+                probe_address(address)
+                # Bound Ray's own connection retries (by default it can retry for many minutes).
+                os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "20")
+                os.environ.setdefault("RAY_gcs_rpc_server_connect_timeout_s", "5")
                 ray.init(address=address, **quiet)
                 self.where = f"the Ray cluster at {address}"
-        except (ConnectionError, RuntimeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - Ray raises many types; each is explained below
+            if type(exc).__name__ == "AuthenticationError" or "auth" in str(exc).lower() and "token" in str(exc).lower():
+                raise AutoftError(RAY_AUTH_HINT.format(address=address or "(local)", exc=_first_line(exc))) from None
+            if not isinstance(exc, (ConnectionError, RuntimeError, ValueError, TimeoutError)):
+                raise
             raise AutoftError(
                 f"--ray_address {address or '(local)'}: could not connect to Ray ({type(exc).__name__}: {exc}). "
                 f"Start a cluster with `ray start --head` (then `--ray_address auto` on that machine, or "

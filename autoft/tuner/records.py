@@ -217,10 +217,17 @@ def log_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
 
 
 def last_log_line(tail: str) -> str:
-    """The last non-empty line a trial printed (the tuner's own ``# autofinetune`` lines skipped)."""
-    for line in reversed(tail.splitlines()):
-        line = line.strip()
-        if line and not line.startswith("# autofinetune trial") and not line.startswith("# ["):
+    """The last non-empty line a trial printed (the tuner's own two header lines skipped)."""
+    lines = tail.splitlines()
+    header = set()
+    for i, line in enumerate(lines):
+        if line.startswith("# autofinetune trial "):
+            header |= {i, i + 1}  # "# autofinetune trial N on ..." and "# <command>"
+        elif line.startswith("# [log cut"):
+            header.add(i)
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i].strip()
+        if line and i not in header:
             return line[:300]
     return ""
 

@@ -27,9 +27,12 @@ called for every finished trial, replayed ones first on --resume, in trial order
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import shlex
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,15 +40,33 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence
 
 import numpy as np
 
+from autoft import atomic
 from autoft.errors import AutoftError
 from autoft.tuner import output
 from autoft.tuner.devices import Slot
 from autoft.tuner.evaluators import EVALUATORS, FullTrail, make_evaluator  # noqa: F401 - EVALUATORS re-exported
 from autoft.tuner.journal import JOURNAL_NAME, Journal
-from autoft.tuner.records import OK, RunningTrial, TrialOutcome, TrialRecord, TrialSpec
+from autoft.tuner.lock import OutputLock
+from autoft.tuner.records import (
+    FAILED,
+    OK,
+    OUT_OF_GPU_MEMORY,
+    RunningTrial,
+    TrialOutcome,
+    TrialRecord,
+    TrialSpec,
+    last_log_line,
+    log_tail,
+    ran_out_of_gpu_memory,
+)
 from autoft.tuner.runner import TrialBackend, TrialPool, kill_orphans
 
 RUNNING_NAME = ".running.json"
+RESUME_SUFFIX = ".resume"  # train.py keeps a trial's resume state in <saved_params_dir>.resume/
+CHECK_TIMEOUT_SECONDS = 600
+OOM_FIXES = ("a smaller --batch_size with --grad_accum (the same effective batch), --amp, "
+             "or fewer --trials_per_gpu")
+_ROUND_PATH = re.compile(r"(?:^|/)(round\d+/[^/]+)$")
 
 
 class TrialWatcher(Protocol):
@@ -173,6 +194,8 @@ class SearchRun:
 
         self.cfg = cfg
         self.out = Path(cfg.output_dir)
+        self.root = self.out.resolve()
+        self.lock = OutputLock(self.out)
         self.space = SearchSpace.load(cfg.param_file)
         self.journal_path = self.out / JOURNAL_NAME
         self.records: Dict[int, TrialRecord] = {}  # finished (journaled) trials by number
@@ -182,16 +205,36 @@ class SearchRun:
         self.console: Optional[Console] = None
         self.live: Optional[output.LiveOutputs] = None
         self.noted: List[str] = []
+        self.checked = False  # the script's --check ran (autoft's train.py) or is not needed
+        self.disk_said = False
         self._planned: Dict[int, Dict[str, Any]] = {}  # trial number -> what was asked, until it finishes
 
     # ---- paths ---------------------------------------------------------------------------------
+    # The journal stores paths relative to the output dir, so a moved output dir resumes and its
+    # donors are found; a command gets them resolved against where the output dir is now.
     def path(self, stored: str) -> Path:
         """A path as the journal stores it, on this machine."""
-        return Path(stored)
+        p = Path(stored)
+        return p if p.is_absolute() else self.root / p
 
     def stored(self, path: Path) -> str:
-        """How the journal stores ``path``."""
-        return str(path)
+        """How the journal stores ``path`` (under the output dir): relative to it."""
+        return Path(os.path.relpath(Path(path).resolve(), self.root)).as_posix()
+
+    def portable(self, stored: Optional[str]) -> Optional[str]:
+        """An older journal's path (absolute, or relative to the tuner's working dir) as a path
+        relative to the output dir: ``.../round<k>/<name>`` keeps its last two parts, wherever the
+        output dir was then."""
+        if not stored:
+            return stored
+        p = Path(stored)
+        if p.is_absolute():
+            try:
+                return p.relative_to(self.root).as_posix()
+            except ValueError:
+                pass
+        m = _ROUND_PATH.search(p.as_posix())
+        return m.group(1) if m else stored
 
     def has_model(self, rec: TrialRecord) -> bool:
         return _saved_something(self.path(rec.model_dir))
@@ -219,14 +262,17 @@ class SearchRun:
         self.live = output.LiveOutputs(self.out, self.space.names, cfg.popsize, space=self.space,
                                        title=f"autofinetune {Path(cfg.script).name}: {cfg.tuning_strategy} / "
                                        f"{cfg.evaluator}")
-        if self.records:  # a resumed search shows its journaled trials right away
-            self.live.trial_finished(self.all_records())
+        self.live.rewrite(self.all_records())  # a resumed search shows its journaled trials right away
         if cfg.watcher is not None:
             for rec in self.all_records():
                 cfg.watcher.trial_finished(rec)
         print("PaddleHub Autofinetune starts.")
         print(f"{cfg.tuning_strategy} / {cfg.evaluator}: {cfg.rounds} round(s) x {cfg.popsize} trial(s) on "
               f"{self.backend.describe()}, seed {seed}, output {self.out}")
+        if cfg.evaluator == "populationbased" and any(o.split("=", 1)[0] in ("--epochs", "--model_path")
+                                                       for o in cfg.options):
+            print("note: the trailing epochs / model_path options apply to round 0; warm-started trials get "
+                  "--epochs=1 --model_path <donor> (populationbased) instead")
         self.console = Console(cfg.popsize * cfg.rounds, len(self.records))
         stopped_early = ""
         try:
@@ -242,22 +288,33 @@ class SearchRun:
             hint = shlex.join(cfg.command) if cfg.command else "the same command with --resume"
             print(f"\nInterrupted: running trials were stopped; {len(self.records)} finished trial(s) are in "
                   f"{self.journal_path}.\nContinue with: {hint}", file=sys.stderr)
-            output.write_trials_csv(self.out / "trials.csv", self.space.names, self.all_records())
+            self.live.rewrite(self.all_records())
             self.live.close()
+            (self.out / RUNNING_NAME).unlink(missing_ok=True)  # every trial of this tuner was ended
             raise
         except BaseException:
-            self.live.close()
+            self.console.close()
+            try:
+                self.live.close()
+            except OSError:
+                pass  # the first error is the one to report
             raise
         self.console.close()
         print("PaddleHub Autofinetune ends." + (f" ({stopped_early})" if stopped_early else ""))
         return self._finish()
 
     def close(self) -> None:
-        if self.backend is not None:
-            self.backend.close()
+        try:
+            if self.backend is not None:
+                self.backend.close()
+        finally:
+            self.lock.release()
 
     def all_records(self) -> List[TrialRecord]:
         return [self.records[t] for t in sorted(self.records)]
+
+    def hint(self) -> str:
+        return shlex.join(self.cfg.command) if self.cfg.command else "the same command with --resume"
 
     # ---- opening -------------------------------------------------------------------------------
     def _create(self) -> int:
@@ -265,35 +322,66 @@ class SearchRun:
 
         cfg = self.cfg
         if self.journal_path.exists():
+            self.lock.acquire()  # refused with the holder's pid when a tuner is running it
             raise AutoftError(
                 f"--output_dir {self.out} already holds a search ({self.journal_path}); add --resume to continue it "
                 f"or choose another --output_dir"
             )
         seed = cfg.seed if cfg.seed is not None else int(np.random.SeedSequence().entropy % (2**32))
         # The strategy is built before anything is written, so a refused configuration
-        # (e.g. HAZero with one hyper-parameter) leaves no half-made output dir behind.
-        make_strategy(cfg.tuning_strategy, self.space.init_point(), cfg.popsize, seed)
+        # (e.g. HAZero with one hyper-parameter) leaves no half-made output dir behind; a fresh
+        # one asks the same first point as the real one (strategies are deterministic per seed).
+        first = make_strategy(cfg.tuning_strategy, self.space.init_point(), cfg.popsize, seed).ask()[0]
+        self._check_script(self.evaluator.trial_argv([cfg.python, "-u", cfg.script], self.root / "round0" / "model-0",
+                                                     self.space.decode(first), cfg.options, None))
         self.backend = make_backend(cfg, self.out)  # e.g. Ray unreachable: refused before anything is written
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AutoftError(f"--output_dir {self.out}: cannot create it ({exc.strerror})") from None
+        self.lock.acquire()
+        if self.journal_path.exists():  # another tuner created it meanwhile and has finished
+            raise AutoftError(f"--output_dir {self.out} already holds a search ({self.journal_path}); add --resume "
+                              f"to continue it or choose another --output_dir")
         self.journal = Journal.create(self.journal_path, {**self.header(), "seed": seed})
         return seed
 
     def _resume(self) -> int:
+        if self.journal_path.exists():
+            self.lock.acquire()  # before anything is read or written: another tuner may be running it
         journal, stored, trials = Journal.resume(self.journal_path, self.header())
         self.journal = journal
         for d in trials:
             rec = TrialRecord.from_json(d)
+            rec.log, rec.model_dir, rec.model_path = (self.portable(rec.log), self.portable(rec.model_dir),
+                                                      self.portable(rec.model_path))
             self.records[rec.trial] = rec
+        for line in journal.rounds.values():
+            line["donors"] = [self.portable(d) for d in line.get("donors", [])]
+            line["deleted"] = [self.portable(d) for d in line.get("deleted", [])]
+        last = max((r.round for r in self.records.values()), default=-1)
+        if last >= self.cfg.rounds:
+            raise AutoftError(
+                f"--resume --round {self.cfg.rounds}: {self.journal_path} already holds trials of round {last} "
+                f"(rounds are counted from 0), so a smaller --round would rebuild trials.csv, best_hparams.yaml "
+                f"and best_model/ from part of the search. Give --round {last + 1} or more"
+            )
         self.backend = make_backend(self.cfg, self.out)
         killed = kill_orphans(self.out / RUNNING_NAME)
         for k, line in sorted(journal.rounds.items()):
-            deleted = line.get("deleted", [])
-            self._mark_deleted(deleted, k)
+            self._mark_deleted(line["deleted"], k)
             # Journaled as deleted but still here: the previous run died mid-deletion; finish it.
-            _delete_dirs([self.path(d) for d in deleted])
+            _delete_dirs([self.path(d) for d in line["deleted"]])
+        for rec in self.records.values():  # finalised before a kill could delete its resume state
+            shutil.rmtree(self._resume_dir(rec.model_dir), ignore_errors=True)
         print(f"Resuming {self.journal_path}: {len(self.records)} finished trial(s) in the journal"
               + (f"; killed {len(killed)} trial process(es) left by the previous run" if killed else "") + ".")
         return stored["seed"]
+
+    def _resume_dir(self, stored_model_dir: str) -> Path:
+        """Where train.py keeps the trial's resume state: the sibling ``<model dir>.resume/``."""
+        d = self.path(stored_model_dir)
+        return d.with_name(d.name + RESUME_SUFFIX)
 
     def _mark_deleted(self, deleted: Sequence[str], k: int) -> None:
         """Note in the records (for trials.csv) which model dirs were deleted after round ``k``."""
@@ -302,14 +390,76 @@ class SearchRun:
             if r.model_dir in gone and r.model_deleted is None:
                 r.model_deleted = k
 
+    # ---- checks before spending ------------------------------------------------------------------
+    def _check_script(self, argv: List[str]) -> None:
+        """For autoft's own train.py (it imports autoft.finetune and has --check): run
+        ``<script> --check <the first trial's flags>`` once, and stop with its error line before
+        any trial runs. Other scripts are left to the fail-fast rule (``_fail_fast``)."""
+        if self.checked or not is_autoft_train_script(self.cfg.script):
+            self.checked = True
+            return
+        self.checked = True
+        env = dict(os.environ)
+        if self.cfg.slots:
+            env.update(self.cfg.slots[0].env)
+        cmd = [*argv[:3], "--check", *argv[3:]]
+        print(f"Checking the trials' flags: {shlex.join([Path(argv[2]).name, '--check', *argv[3:]])}", flush=True)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+                                  timeout=CHECK_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            raise AutoftError(f"{self.cfg.script} --check did not finish in {CHECK_TIMEOUT_SECONDS}s; no trial "
+                              f"was run") from None
+        lines = (proc.stdout + proc.stderr).splitlines()
+        if proc.returncode == 0:
+            ok = [x for x in lines if "check OK" in x]
+            print(ok[-1].strip() if ok else "check OK")
+            return
+        errors_ = [x.strip() for x in lines if x.strip().startswith("error:")]
+        line = errors_[-1] if errors_ else last_log_line("\n".join(lines)) or f"exit code {proc.returncode}"
+        raise AutoftError(f"{self.cfg.script} --check with the first trial's flags failed, so no trial was run: "
+                          f"{line.removeprefix('error:').strip()}")
+
+    def _fail_fast(self, k: int, this_round: Sequence[TrialRecord]) -> None:
+        """When every trial of the first round failed and their logs end in the same line, the
+        next rounds would fail the same way: stop with that line."""
+        if k != 0 or len(this_round) < 2 or any(r.status != FAILED for r in this_round):
+            return
+        tails = {r.log_tail for r in this_round}
+        if len(tails) != 1 or not next(iter(tails)):
+            return
+        self.live.rewrite(self.all_records())
+        raise AutoftError(
+            f"every trial of round 0 failed with the same last log line: {next(iter(tails))} (e.g. "
+            f"{self.out / this_round[0].log}); stopped before spending more trials. Fix the cause and start "
+            f"again with a new --output_dir"
+        )
+
+    def _say_disk_estimate(self, rec: TrialRecord) -> None:
+        """When every model is kept (no --keep_models), say once how much disk the search will take."""
+        if self.disk_said or self.cfg.keep_models is not None or not rec.saved:
+            return
+        self.disk_said = True
+        size = _disk_bytes(self.path(rec.model_dir))
+        left = self.cfg.popsize * self.cfg.rounds - len(self.records)
+        need, free = size * left, shutil.disk_usage(self.root).free
+        msg = (f"Disk: each trial keeps its model ({human_bytes(size)}); the {left} trial(s) still to run need "
+               f"~{human_bytes(need)}, {human_bytes(free)} free on {self.out}.")
+        if need > free:
+            msg += " warning: that will not fit; add --keep_models K to keep only the K best models."
+        self.console.say(msg)
+
     # ---- one round -----------------------------------------------------------------------------
     def _run_round(self, k: int, points: Sequence[np.ndarray]) -> List[TrialRecord]:
         cfg = self.cfg
         specs = self._specs(k, points)
         if specs:
+            self._check_script(specs[0].argv)
             self.backend.run(specs, self._finished, on_tick=self._tick if cfg.watcher else None,
                              tick_seconds=cfg.tick_seconds)
         this_round = [self.records[k * cfg.popsize + idx] for idx in range(cfg.popsize)]
+        if specs:
+            self._fail_fast(k, this_round)
         # Replayed rounds (--resume) are appended to the VisualDL log, which open() emptied, so
         # it holds each round once; only rounds that ran trials redraw search.png.
         self.live.round_finished(k, this_round, self.all_records(), plot=bool(specs))
@@ -328,12 +478,14 @@ class SearchRun:
             note = self.evaluator.next_donors(this_round, self.has_model)
             if note and k + 1 < cfg.rounds:
                 self.console.say(note)
-            self._end_round(k)
-            self.live.trial_finished(self.all_records())  # trials.csv shows the deletions
+            if self._end_round(k):
+                self.live.rewrite(self.all_records())  # trials.csv shows the deletions
         return this_round
 
     def _specs(self, k: int, points: Sequence[np.ndarray]) -> List[TrialSpec]:
-        """The round's trials that are not journaled yet; the journaled ones must replay."""
+        """The round's trials that are not journaled yet; the journaled ones must replay. A trial
+        that a kill interrupted is continued (relaunched with its log, model dir and resume state)
+        when it left resume state (``<model dir>.resume/``), else its leftovers are removed."""
         cfg = self.cfg
         round_dir = self.out / f"round{k}"
         specs = []
@@ -350,14 +502,19 @@ class SearchRun:
                 continue
             hparams = self.space.decode(points[idx])
             donor = self.evaluator.donor_for(t)
-            model_dir = (round_dir / f"model-{idx}").resolve()
-            _clean_leftovers(round_dir, idx)
+            model_dir = self.root / f"round{k}" / f"model-{idx}"
+            relaunch = self._resume_dir(self.stored(model_dir)).is_dir()
+            if relaunch:
+                self.console.say(f"round {k} trial {idx}: continuing the interrupted trial from its resume state "
+                                 f"({model_dir.name}{RESUME_SUFFIX}/); its log is appended to")
+            else:
+                _clean_leftovers(round_dir, idx)
             argv = self.evaluator.trial_argv([cfg.python, "-u", cfg.script], model_dir, hparams, cfg.options,
                                              None if donor is None else self.path(donor))
             specs.append(TrialSpec(
                 number=t, round=k, idx=idx, argv=argv, log_path=round_dir / f"log-{idx}.info", model_dir=model_dir,
-                result_file=round_dir / f"result-{idx}.txt", trial_id=f"{self.out.resolve()}#{t}",
-                intermediate_file=round_dir / f"intermediate-{idx}.txt",
+                result_file=round_dir / f"result-{idx}.txt", trial_id=f"{self.root}#{t}",
+                intermediate_file=round_dir / f"intermediate-{idx}.txt", relaunch=relaunch,
             ))
             self._planned[t] = {"point": points[idx].tolist(), "hparams": hparams, "model_path": donor}
         return specs
@@ -369,7 +526,7 @@ class SearchRun:
         """Stop running trial ``number``: it is recorded with ``status`` and ``reason``."""
         return self.backend.stop_trial(number, status, reason)
 
-    def _finished(self, o: TrialOutcome) -> None:
+    def _record(self, o: TrialOutcome) -> TrialRecord:
         s = o.spec
         planned = self._planned.pop(s.number)
         rec = TrialRecord(round=s.round, idx=s.idx, trial=s.number, point=planned["point"],
@@ -380,41 +537,57 @@ class SearchRun:
             rec.last_step, rec.last_score = o.intermediate[-1]
         if not o.note:  # for trials.csv's model_kept (a dir on another Ray node cannot be looked at)
             rec.saved = _saved_something(s.model_dir)
+        if o.status != OK:
+            tail = log_tail(s.log_path)
+            rec.log_tail = last_log_line(tail)
+            if o.status == FAILED and o.reason.startswith("crashed") and ran_out_of_gpu_memory(tail):
+                rec.reason = OUT_OF_GPU_MEMORY
+        return rec
+
+    def _finished(self, o: TrialOutcome) -> None:
+        s = o.spec
+        rec = self._record(o)
         self.journal.append(rec.to_json())
         self.records[s.number] = rec
-        self.live.trial_finished(self.all_records())
+        # Finalised: train.py's resume state is of no further use (the trial will not run again).
+        shutil.rmtree(self._resume_dir(rec.model_dir), ignore_errors=True)
+        self.live.trial_finished(rec)
         if self.cfg.watcher is not None:
             self.cfg.watcher.trial_finished(rec)
         if o.status == OK:
             msg = (f"round {s.round} trial {s.idx}: score {o.score:.6g}  {_hparams_line(rec.hparams)}  "
                    f"({o.seconds:.1f}s)")
         else:
-            msg = (f"round {s.round} trial {s.idx}: {o.status}, {o.reason}; see {s.log_path}  "
+            last = f": {rec.log_tail}" if rec.log_tail else ""
+            msg = (f"round {s.round} trial {s.idx}: {rec.status}, {rec.reason}{last}; see {s.log_path}  "
                    f"({_hparams_line(rec.hparams)})")
         if o.note and not self.noted:  # e.g. no shared filesystem: say it once, not per trial
             msg += f"\n  note: {o.note}"
             self.noted.append(o.note)
         self.console.say(msg)
         self.console.trial_done()
+        self._say_disk_estimate(rec)
 
-    def _end_round(self, k: int) -> None:
+    def _end_round(self, k: int) -> bool:
         """Journal round ``k`` (its donors for the next round) and, with --keep_models, delete the model
         dirs outside the keep set: journaled first, so a kill mid-deletion leaves a consistent resume.
-        The donors are kept even after the last round: a resume with a larger --round warm-starts from them."""
+        The donors are kept even after the last round: a resume with a larger --round warm-starts from them.
+        Returns whether anything was deleted."""
         keep = self.cfg.keep_models
         line: Dict[str, Any] = {"round": k, "donors": list(self.evaluator.donors)}
         if keep is None:
             self.journal.append_round(line)
-            return
+            return False
         doomed = self._to_delete(keep)
         freed = sum(_disk_bytes(self.path(d)) for d in doomed)
         self.journal.append_round({**line, "keep_models": keep, "deleted": doomed, "freed_bytes": freed})
         self._mark_deleted(doomed, k)  # the journal now says so, even if a Ctrl-C stops the deletion
-        errors = _delete_dirs([self.path(d) for d in doomed])
+        errors = _delete_dirs([self.path(d) for d in doomed] + [self._resume_dir(d) for d in doomed])
         kept = sum(1 for r in self.records.values() if r.model_deleted is None and self.path(r.model_dir).exists())
         self.console.say(f"--keep_models {keep}: deleted {len(doomed)} model dir(s) of finished trials, freed "
                          f"{human_bytes(freed)}; {kept} kept."
                          + (f" Could not delete: {'; '.join(errors)}" if errors else ""))
+        return True
 
     def _to_delete(self, keep: int) -> List[str]:
         """The finished trials' model dirs (present on this machine, not deleted yet) outside the keep
@@ -430,26 +603,49 @@ class SearchRun:
         cfg, out, names = self.cfg, self.out, self.space.names
         records = self.all_records()
         best = output.best_record(records)
-        output.write_trials_csv(out / "trials.csv", names, records)
+        self.live.rewrite(records)  # in trial order (rows were appended in finishing order)
         output.write_log_file(out / "log_file.txt", names, records, best)
-        output.write_best_hparams(out / "best_hparams.yaml", best)
+        copied = output.copy_best_model(best, out, self.root)
+        output.write_best_hparams(out / "best_hparams.yaml", best, best_model=(out / "best_model").is_dir()
+                                  and copied.startswith("The final best model"))
         note = self.live.close()  # every round is already in visualization/
         title = (f"autofinetune {Path(cfg.script).name}: {cfg.tuning_strategy} / {cfg.evaluator}, "
                  f"{len(records)} trials" + (f", best {best.score:.4g}" if best else ", none succeeded"))
         output.plot_search(out / "search.png", names, records, space=self.space, title=title)
-        print(output.summary_table(names, records))
+        lines = [output.summary_table(names, records)]
+        oom = sum(r.reason == OUT_OF_GPU_MEMORY for r in records)
+        if oom:
+            lines.append(f"{oom} trial(s) ran out of GPU memory. Fixes: {OOM_FIXES}.")
+        if best is None:
+            lines.append(f"No trial succeeded: every trial FAILED (reasons above; logs in {out}/round*/log-*.info).")
+        else:
+            lines.append("The final best hyperparameters:")
+            lines += [f"{n}={best.hparams[n]}" for n in names]
+            lines.append(f"The final best eval score is {best.score}.")
+            lines.append(copied)
+        atomic.write_text(out / "summary.txt", "\n".join(lines) + "\n")
+        print("\n".join(lines[:1]))
         if note:
             print(note)
+        print("\n".join(lines[1:]))
+        (out / RUNNING_NAME).unlink(missing_ok=True)
         if best is None:
-            print(f"No trial succeeded: every trial FAILED (reasons above; logs in {out}/round*/log-*.info).")
             return 1
-        print("The final best hyperparameters:")
-        for n in names:
-            print(f"{n}={best.hparams[n]}")
-        print(f"The final best eval score is {best.score}.")
-        print(output.copy_best_model(best, out))
-        print(f"Search details: {out / 'trials.csv'}, {out / 'search.png'}, {out / 'log_file.txt'}.")
+        print(f"Search details: {out / 'trials.csv'}, {out / 'summary.txt'}, {out / 'search.png'}, "
+              f"{out / 'log_file.txt'}.")
         return 0
+
+
+def is_autoft_train_script(script: str) -> bool:
+    """Whether ``script`` is autoft's own train.py (or one built the same way): it imports
+    autoft.finetune and offers --check."""
+    try:
+        src = Path(script).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    imports = re.search(r"^\s*(from\s+autoft\.finetune\s+import|import\s+autoft\.finetune|"
+                        r"from\s+autoft\s+import\s+[^\n]*\bfinetune\b)", src, re.MULTILINE)
+    return bool(imports) and "--check" in src
 
 
 def _clean_leftovers(round_dir: Path, idx: int) -> None:
@@ -459,10 +655,27 @@ def _clean_leftovers(round_dir: Path, idx: int) -> None:
         (round_dir / name).unlink(missing_ok=True)
 
 
+def write_failure(exc: OSError, out: Path, hint: str) -> AutoftError:
+    """A failed write (disk full, read-only, quota) as one line: which file, the free space, what to do."""
+    what = exc.filename or "a file of the search"
+    try:
+        free = f"; {human_bytes(shutil.disk_usage(out).free)} free on {out}"
+    except OSError:
+        free = ""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    return AutoftError(
+        f"could not write {what}: {exc.strerror or exc}" + (f" ({name})" if name else "") + free
+        + f". Running trials were stopped; the journal keeps every finished trial: free some space (or fix the "
+        f"permissions), then continue with: {hint}"
+    )
+
+
 def run_search(cfg: SearchConfig) -> int:
     """Run (or resume) a search; returns the exit code (0, or 1 when no trial succeeded)."""
     run = SearchRun(cfg)
     try:
         return run.run()
+    except OSError as exc:
+        raise write_failure(exc, run.out, run.hint()) from None
     finally:
         run.close()

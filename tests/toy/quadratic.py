@@ -47,11 +47,34 @@ def main() -> None:
     p.add_argument("--gate", default=None)
     p.add_argument("--wait_peers", type=int, default=0)
     p.add_argument("--dataset", default=None)
+    p.add_argument("--score_at", default="")
+    p.add_argument("--score_text", default="nan")
+    p.add_argument("--grandchild_at", default="")
+    p.add_argument("--stubborn_at", default="")
+    p.add_argument("--oom_at", default="")
+    p.add_argument("--fail_all", default=None)
+    p.add_argument("--check", action="store_true")
+    p.add_argument("--check_error", default=None)
     args = p.parse_args()
+    if args.check:  # autoft's train.py contract: exit 0 with "check OK", or exit 2 with one error line
+        if args.check_error:
+            print(f"error: {args.check_error}", file=sys.stderr)
+            sys.exit(2)
+        print("check OK: toy flags resolved")
+        return
 
     m = re.search(r"round(\d+)[/\\]model-(\d+)$", args.saved_params_dir.rstrip("/"))
     tag = f"r{m.group(1)}i{m.group(2)}" if m else "?"
     peers_met = None
+    if tag in args.stubborn_at.split(",") and args.record_dir:
+        import signal
+
+        def noted(signum, frame):
+            with open(os.path.join(args.record_dir, f"{tag}-{os.getpid()}-sigterm-{time.time()}"), "w"):
+                pass
+
+        os.makedirs(args.record_dir, exist_ok=True)
+        signal.signal(signal.SIGTERM, noted)
     if args.record_dir:
         os.makedirs(args.record_dir, exist_ok=True)
         rec = {"tag": tag, "argv": sys.argv[1:], "start": t0, "pid": os.getpid(),
@@ -69,6 +92,21 @@ def main() -> None:
                 if peers_met:
                     break
                 time.sleep(0.02)
+    if tag in args.stubborn_at.split(",") and args.record_dir:
+        while True:  # SIGTERM is noted (handler installed before the start record) and ignored
+            time.sleep(0.05)
+    if tag in args.grandchild_at.split(",") and args.record_dir:
+        import subprocess
+
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", f"grandchild-of-{tag}"])
+        with open(os.path.join(args.record_dir, f"{tag}-grandchild.json"), "w") as f:
+            json.dump({"pid": child.pid}, f)
+    if args.fail_all is not None:
+        print(args.fail_all, file=sys.stderr)
+        sys.exit(2)
+    if tag in args.oom_at.split(","):
+        print("ResourceExhaustedError: Out of memory error on GPU 0. Cannot allocate 1.2GB memory", file=sys.stderr)
+        sys.exit(1)
     if tag in args.hang_at.split(","):
         time.sleep(3600)
     if tag in args.block_at.split(",") and args.gate:
@@ -90,7 +128,10 @@ def main() -> None:
     os.makedirs(args.saved_params_dir, exist_ok=True)
     with open(os.path.join(args.saved_params_dir, "model.json"), "w") as f:
         json.dump({"values": values, "score": score, "warm_start": args.model_path}, f)
-    if tag not in args.silent_at.split(","):
+    if tag in args.score_at.split(","):
+        with open(os.environ["AUTOFT_RESULT_FILE"], "a") as f:
+            f.write(f"{os.environ['PaddleHub_AutoDL_Trial_ID']}\t{args.score_text}\n")
+    elif tag not in args.silent_at.split(","):
         report_final_result(score)
     if args.record_dir:
         with open(os.path.join(args.record_dir, f"{tag}-{os.getpid()}-end.json"), "w") as f:
