@@ -128,6 +128,8 @@ def paddle_import_guard():
     disappears. The root logger's level and handlers are restored exactly as they were before the
     import. Everything Paddle prints to stderr at import is passed through except the thread banner.
     """
+    import zlib  # noqa: F401  Paddle 2.6 exports its own zlib: loaded first, Python's zlib would call it and crash
+
     root = logging.getLogger()
     level, handlers, propagate = root.level, list(root.handlers), root.propagate
     captured = io.StringIO()

@@ -54,7 +54,8 @@ if [ ! -f "$stamp" ]; then
   # setuptools warns with a 10-line "Editable installation ... !!" box on every editable install; only
   # that warning is silenced (PYTHONWARNINGS reaches pip's build subprocess), errors still show.
   PYTHONWARNINGS="ignore:Editable installation" python -m pip install -q --no-deps -e . 2>&1 | quiet
-  python -W ignore -c "import paddle, tokenizers, safetensors, cma, yaml, tqdm, snownlp" \
+  # Paddle imported the way autoft imports it (runtime: Python's zlib first; Paddle 2.6 exports its own).
+  python -W ignore -c "from autoft import runtime; runtime.import_paddle(); import tokenizers, safetensors, cma, yaml, tqdm, snownlp" \
     || { echo "setup failed: dependencies did not import" >&2; exit 1; }
   touch "$stamp"
 fi

@@ -182,6 +182,16 @@ def test_missing_paddle_from_a_top_level_import_is_the_same_message(tmp_path):
     assert probe.returncode == 0 and probe.stdout.strip() == "None", probe.stderr  # a probe is not an error
 
 
+def test_zlib_users_after_the_paddle_import_do_not_crash():
+    # Paddle 2.6.2 exports an old zlib: `import paddle, cma` (or snownlp) crashed in inflateReset2
+    # unless Python's zlib module was loaded before Paddle, which runtime makes sure of.
+    code = ("from autoft import runtime\nruntime.setup_process()\nimport paddle, cma, snownlp, zlib\n"
+            "print(zlib.decompress(zlib.compress(b'x' * 999)) == b'x' * 999, snownlp.SnowNLP('好').words)\n")
+    out = _child(code)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[0] == "True"
+
+
 def test_missing_paddle_is_still_an_import_error():
     exc = runtime.PaddleNotInstalled("x", name="paddle")
     assert isinstance(exc, ImportError) and isinstance(exc, AutoftError) and exc.name == "paddle"
