@@ -47,8 +47,9 @@ log = logging.getLogger("autoft.finetune")
 # ---------------------------------------------------------------- device
 
 
-def _installed_paddle() -> str:
-    """'paddlepaddle-gpu 2.6.2' / 'paddlepaddle 3.3.1': the wheel that provides ``paddle``."""
+def installed_paddle() -> str:
+    """'paddlepaddle-gpu 2.6.2' / 'paddlepaddle 3.3.1': the wheel(s) that provide ``paddle``
+    (read from distribution metadata; also what ``autoft doctor`` reports)."""
     from importlib import metadata
 
     found = []
@@ -83,7 +84,7 @@ def pick_device(paddle, use_gpu: Optional[bool], amp: str, environ=None) -> str:
         what = ("a CPU-only build" if not compiled else "a CUDA build that sees no GPU (driver, or "
                 "CUDA_VISIBLE_DEVICES naming a device that does not exist?)")
         raise AutoftError(
-            f"{why}, but the installed Paddle ({_installed_paddle()}) is {what}. For the GPU install "
+            f"{why}, but the installed Paddle ({installed_paddle()}) is {what}. For the GPU install "
             "paddlepaddle-gpu (PyPI: pip install paddlepaddle-gpu==2.6.2, CUDA 12; Paddle 3.x GPU wheels come "
             "from Paddle's own index, https://www.paddlepaddle.org.cn/install), or pass --use_gpu False "
             "to train on CPU on purpose")
