@@ -103,6 +103,16 @@ def _has_model_files(d: Path) -> bool:
     )
 
 
+def model_format(d: Path) -> str:
+    """The format of model directory ``d`` ("autoft" or a foreign one, see autoft.weights); an
+    AutoftError naming what ``d`` holds and the layouts autoft reads when it is none of them."""
+    fmt = detect_format(d)
+    if fmt is None:
+        found = ", ".join(sorted(p.name for p in d.iterdir())[:12]) or "nothing"
+        raise AutoftError(f"{d}: not a model directory autoft knows (found: {found}); expected one of: {LAYOUTS}")
+    return fmt
+
+
 # --------------------------------------------------------------------------- small readers
 
 
@@ -233,7 +243,8 @@ def load_pretrained(path_or_name: PathLike, model_dir: Optional[PathLike] = None
     from autoft.model import ENCODER_PREFIX, BertModel, split_encoder_state
 
     d = resolve_model_dir(path_or_name, model_dir)
-    if is_autoft_dir(d):
+    fmt = model_format(d)
+    if fmt == "autoft":
         config = read_config(d / CONFIG)
         state = read_safetensors(d / WEIGHTS)
         if any(k.startswith(ENCODER_PREFIX) for k in state):  # a classifier checkpoint: keep the encoder
@@ -245,12 +256,6 @@ def load_pretrained(path_or_name: PathLike, model_dir: Optional[PathLike] = None
         check_vocab_size(d / VOCAB, config.vocab_size, str(d / WEIGHTS), " in embeddings.word_embeddings.weight")
         model.eval()
         return model
-    fmt = detect_format(d)
-    if fmt is None:
-        found = ", ".join(sorted(p.name for p in d.iterdir())[:12]) or "nothing"
-        raise AutoftError(
-            f"{d}: not a model directory autoft knows (found: {found}); expected one of: {LAYOUTS}"
-        )
     config, state, info = read_foreign(d, fmt)
     model = BertModel(config, init="zeros")
     source = str(info.get("weights_file", d))

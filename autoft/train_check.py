@@ -20,7 +20,7 @@ from autoft.train_config import DEFAULT_MODEL, DEMO_MODEL, TrainConfig, check_se
 def _model_summary(cfg: TrainConfig, task) -> tuple:
     """Check the model's files; (one phrase describing the model, its BertConfig)."""
     from autoft import checkpoint
-    from autoft.weights import FOREIGN, detect_format, is_autoft_dir
+    from autoft.weights import FOREIGN, is_autoft_dir
     from autoft.weights.files import check_vocab_size, read_json, read_vocab_file
 
     if cfg.model_path:
@@ -41,13 +41,9 @@ def _model_summary(cfg: TrainConfig, task) -> tuple:
         return (f"demo model from scratch ({vocab.size} tokens in {vocab.path})",
                 BertConfig(vocab_size=vocab.size, **DEMO_MODEL))
     d = checkpoint.resolve_model_dir(cfg.model or DEFAULT_MODEL, cfg.model_dir)
-    if is_autoft_dir(d):
+    fmt = checkpoint.model_format(d)
+    if fmt == "autoft":
         return _autoft_model(d, cfg, f"pretrained {d}")
-    fmt = detect_format(d)
-    if fmt is None:
-        found = ", ".join(sorted(p.name for p in d.iterdir())[:12]) or "nothing"
-        raise AutoftError(f"{d}: not a model directory autoft knows (found: {found}); expected one of: "
-                          f"{checkpoint.LAYOUTS}")
     source = FOREIGN[fmt].locate(d)  # config and file names; the weights are read when a trial loads them
     check_vocab_size(source.vocab, source.config.vocab_size, source.config_source, " (vocab_size)")
     check_seq_len(cfg.max_seq_len, source.config.max_position_embeddings, f"the model in {d}")
