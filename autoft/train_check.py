@@ -33,7 +33,7 @@ def _model_summary(cfg: TrainConfig, task) -> tuple:
 
         check_labels(labels, task.labels, d, task.name)
         return _autoft_model(d, cfg, f"warm start {d}")
-    if cfg.dataset == "demo" and cfg.model is None and cfg.model_dir is None:
+    if cfg.uses_demo_model():
         from autoft.model import BertConfig
 
         vocab = read_vocab_file(Path(task.data_dir) / "vocab.txt")
@@ -71,7 +71,7 @@ def check(cfg: TrainConfig) -> list:
     one trial (autoft.memory; the tuner reads it), then ``check OK: <summary>``."""
     from autoft import memory, runtime
     from autoft.data import load_task
-    from autoft.finetune import pick_device
+    from autoft.finetune import pick_device, require_dev_labels
     from autoft.tuner.gpu_memory import estimate_line
 
     paddle = runtime.import_paddle()
@@ -79,8 +79,7 @@ def check(cfg: TrainConfig) -> list:
     task = load_task(cfg.dataset, cfg.data_dir)
     n_train = len(task.read("train"))  # train first: an empty train file is named as such
     n_dev = len(task.read("dev"))
-    if not task.has_labels("dev"):
-        raise AutoftError(f"{task.data_dir}: the dev split has no labels; train.py needs them to pick the best model")
+    require_dev_labels(task)
     model, config = _model_summary(cfg, task)
     if cfg.max_train_examples:
         n_train = min(n_train, cfg.max_train_examples)
