@@ -118,13 +118,19 @@ def model_format(d: Path) -> str:
 
 def read_config(path: Path):
     """BertConfig from our config.json; errors name the file."""
+    return read_config_and_json(path)[0]
+
+
+def read_config_and_json(path: Path) -> tuple:
+    """(BertConfig, the parsed file) of our config.json: the dict also holds the keys that are
+    not BertConfig fields (a classifier's "classifier_dropout")."""
     from autoft.model import BertConfig
 
     raw = read_json(path, "the model config (a JSON object of BertConfig fields)", dict)
     version = raw.get(AUTOFT_MARKER)
     if version is not None and version != FORMAT_VERSION:
         raise AutoftError(f"{path}: autoft_format {version!r} is not supported; expected {FORMAT_VERSION}")
-    return BertConfig.from_dict(raw, str(path))
+    return BertConfig.from_dict(raw, str(path)), raw
 
 
 # --------------------------------------------------------------------------- state dicts
@@ -294,8 +300,8 @@ def load_classifier(path: PathLike):
     labels = read_json(d / LABELS, "the classifier's label strings in id order (a JSON list)")
     if not isinstance(labels, list) or not labels:
         raise AutoftError(f"{d / LABELS}: expected a non-empty JSON list of label strings, found {labels!r}")
-    config = read_config(d / CONFIG)
-    dropout = read_json(d / CONFIG, "the model config", dict).get("classifier_dropout")
+    config, raw = read_config_and_json(d / CONFIG)
+    dropout = raw.get("classifier_dropout")
     model = BertForSequenceClassification(config, [str(x) for x in labels], dropout=dropout, init="zeros")
     assign_state(model, read_safetensors(d / WEIGHTS), str(d / WEIGHTS))
     check_vocab_size(d / VOCAB, config.vocab_size, str(d / WEIGHTS), " in embeddings.word_embeddings.weight")
