@@ -18,7 +18,7 @@ import shutil
 import stat
 import uuid
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -70,8 +70,9 @@ def apply_umask(path: PathLike) -> None:
                 fix(os.path.join(root, name), False)
 
 
-def write_bytes(path: PathLike, data: bytes, fsync: bool = False) -> Path:
-    """Write ``data`` to ``path`` atomically (parent directories are created).
+def write_with(path: PathLike, write: Callable[[Path], None], fsync: bool = False) -> Path:
+    """Put in place atomically the file that ``write(tmp)`` writes at the temp path ``tmp``
+    (parent directories are created; modes from the umask, see the module docstring).
 
     ``fsync``: flush the data to disk before the rename (for files a resume depends on).
     """
@@ -79,16 +80,21 @@ def write_bytes(path: PathLike, data: bytes, fsync: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_sibling(path)
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if fsync:
-                f.flush()
+        write(tmp)
+        if fsync:
+            with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
+        apply_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_bytes(path: PathLike, data: bytes, fsync: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`write_with`)."""
+    return write_with(path, lambda tmp: tmp.write_bytes(data), fsync)
 
 
 def write_text(path: PathLike, text: str, fsync: bool = False) -> Path:

@@ -103,18 +103,34 @@ def _has_model_files(d: Path) -> bool:
     )
 
 
+def model_format(d: Path) -> str:
+    """The format of model directory ``d`` ("autoft" or a foreign one, see autoft.weights); an
+    AutoftError naming what ``d`` holds and the layouts autoft reads when it is none of them."""
+    fmt = detect_format(d)
+    if fmt is None:
+        found = ", ".join(sorted(p.name for p in d.iterdir())[:12]) or "nothing"
+        raise AutoftError(f"{d}: not a model directory autoft knows (found: {found}); expected one of: {LAYOUTS}")
+    return fmt
+
+
 # --------------------------------------------------------------------------- small readers
 
 
 def read_config(path: Path):
     """BertConfig from our config.json; errors name the file."""
+    return read_config_and_json(path)[0]
+
+
+def read_config_and_json(path: Path) -> tuple:
+    """(BertConfig, the parsed file) of our config.json: the dict also holds the keys that are
+    not BertConfig fields (a classifier's "classifier_dropout")."""
     from autoft.model import BertConfig
 
     raw = read_json(path, "the model config (a JSON object of BertConfig fields)", dict)
     version = raw.get(AUTOFT_MARKER)
     if version is not None and version != FORMAT_VERSION:
         raise AutoftError(f"{path}: autoft_format {version!r} is not supported; expected {FORMAT_VERSION}")
-    return BertConfig.from_dict(raw, str(path))
+    return BertConfig.from_dict(raw, str(path)), raw
 
 
 # --------------------------------------------------------------------------- state dicts
@@ -233,7 +249,8 @@ def load_pretrained(path_or_name: PathLike, model_dir: Optional[PathLike] = None
     from autoft.model import ENCODER_PREFIX, BertModel, split_encoder_state
 
     d = resolve_model_dir(path_or_name, model_dir)
-    if is_autoft_dir(d):
+    fmt = model_format(d)
+    if fmt == "autoft":
         config = read_config(d / CONFIG)
         state = read_safetensors(d / WEIGHTS)
         if any(k.startswith(ENCODER_PREFIX) for k in state):  # a classifier checkpoint: keep the encoder
@@ -245,12 +262,6 @@ def load_pretrained(path_or_name: PathLike, model_dir: Optional[PathLike] = None
         check_vocab_size(d / VOCAB, config.vocab_size, str(d / WEIGHTS), " in embeddings.word_embeddings.weight")
         model.eval()
         return model
-    fmt = detect_format(d)
-    if fmt is None:
-        found = ", ".join(sorted(p.name for p in d.iterdir())[:12]) or "nothing"
-        raise AutoftError(
-            f"{d}: not a model directory autoft knows (found: {found}); expected one of: {LAYOUTS}"
-        )
     config, state, info = read_foreign(d, fmt)
     model = BertModel(config, init="zeros")
     source = str(info.get("weights_file", d))
@@ -289,8 +300,8 @@ def load_classifier(path: PathLike):
     labels = read_json(d / LABELS, "the classifier's label strings in id order (a JSON list)")
     if not isinstance(labels, list) or not labels:
         raise AutoftError(f"{d / LABELS}: expected a non-empty JSON list of label strings, found {labels!r}")
-    config = read_config(d / CONFIG)
-    dropout = read_json(d / CONFIG, "the model config", dict).get("classifier_dropout")
+    config, raw = read_config_and_json(d / CONFIG)
+    dropout = raw.get("classifier_dropout")
     model = BertForSequenceClassification(config, [str(x) for x in labels], dropout=dropout, init="zeros")
     assign_state(model, read_safetensors(d / WEIGHTS), str(d / WEIGHTS))
     check_vocab_size(d / VOCAB, config.vocab_size, str(d / WEIGHTS), " in embeddings.word_embeddings.weight")

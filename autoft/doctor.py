@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import os
 import platform
 import sys
 import time
 from typing import Optional, Sequence
 
 from autoft import atomic, memory
+from autoft.finetune import gpu_requested, installed_paddle
 
 # The seed's shapes per task: (batch size, max_seq_len, number of labels).
 TASK_SHAPES = {"tnews": (16, 128, 15), "lcqmc": (16, 128, 2), "xnli": (32, 128, 3), "inews": (4, 512, 3)}
@@ -61,26 +61,13 @@ class Report:
 # ------------------------------------------------------------------ environment
 
 
-def paddle_flavour() -> str:
-    """The installed Paddle distribution(s): paddlepaddle (CPU wheel) and/or paddlepaddle-gpu."""
-    from importlib import metadata
-
-    found = []
-    for dist in ("paddlepaddle-gpu", "paddlepaddle"):
-        try:
-            found.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            continue
-    return ", ".join(found) or "no paddlepaddle distribution (a source build?)"
-
-
 def check_paddle(report: Report, paddle) -> None:
     cuda = paddle.version.cuda() if paddle.is_compiled_with_cuda() else None
     cudnn = paddle.version.cudnn() if cuda else None
     build = f"CUDA {cuda}, cuDNN {cudnn}" if cuda else "CPU build (no CUDA)"
-    report.add("paddle", "INFO", f"Paddle {paddle.__version__} ({paddle_flavour()}); {build}; "
+    report.add("paddle", "INFO", f"Paddle {paddle.__version__} ({installed_paddle()}); {build}; "
                f"Python {platform.python_version()}, {platform.system()} {platform.machine()}",
-               version=paddle.__version__, flavour=paddle_flavour(), cuda=cuda, cudnn=cudnn)
+               version=paddle.__version__, flavour=installed_paddle(), cuda=cuda, cudnn=cudnn)
 
 
 def list_gpus(paddle) -> list:
@@ -96,14 +83,14 @@ def list_gpus(paddle) -> list:
 
 
 def check_gpus(report: Report, paddle, gpus: list) -> None:
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    visible = gpu_requested()
     if gpus:
         for g in gpus:
             report.add(f"gpu {g['id']}", "PASS", f"{g['name']}, sm{g['capability'][0]}{g['capability'][1]}, "
                        f"{memory.format_gib(g['memory_bytes'])}", **g)
-    elif visible not in ("", "-1"):
+    elif visible is not None:
         report.add("gpus", "FAIL", f"CUDA_VISIBLE_DEVICES={visible} names a GPU, but this Paddle sees none "
-                   f"({paddle_flavour()}{'' if paddle.is_compiled_with_cuda() else ', a CPU build'}): training "
+                   f"({installed_paddle()}{'' if paddle.is_compiled_with_cuda() else ', a CPU build'}): training "
                    "would run on CPU; install paddlepaddle-gpu (PyPI 2.6.2, or 3.x from Paddle's own index)")
     else:
         report.add("gpus", "SKIP", "no CUDA GPU (CPU build or no device): GPU checks skipped")

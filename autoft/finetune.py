@@ -47,8 +47,9 @@ log = logging.getLogger("autoft.finetune")
 # ---------------------------------------------------------------- device
 
 
-def _installed_paddle() -> str:
-    """'paddlepaddle-gpu 2.6.2' / 'paddlepaddle 3.3.1': the wheel that provides ``paddle``."""
+def installed_paddle() -> str:
+    """'paddlepaddle-gpu 2.6.2' / 'paddlepaddle 3.3.1': the wheel(s) that provide ``paddle``
+    (read from distribution metadata; also what ``autoft doctor`` reports)."""
     from importlib import metadata
 
     found = []
@@ -83,7 +84,7 @@ def pick_device(paddle, use_gpu: Optional[bool], amp: str, environ=None) -> str:
         what = ("a CPU-only build" if not compiled else "a CUDA build that sees no GPU (driver, or "
                 "CUDA_VISIBLE_DEVICES naming a device that does not exist?)")
         raise AutoftError(
-            f"{why}, but the installed Paddle ({_installed_paddle()}) is {what}. For the GPU install "
+            f"{why}, but the installed Paddle ({installed_paddle()}) is {what}. For the GPU install "
             "paddlepaddle-gpu (PyPI: pip install paddlepaddle-gpu==2.6.2, CUDA 12; Paddle 3.x GPU wheels come "
             "from Paddle's own index, https://www.paddlepaddle.org.cn/install), or pass --use_gpu False "
             "to train on CPU on purpose")
@@ -109,7 +110,7 @@ def build_model(cfg: TrainConfig, task):
         model = checkpoint.load_classifier(path)
         check_labels(model.labels, task.labels, path, task.name)
         return model, BertTokenizer.from_dir(path), path / "vocab.txt", f"warm start from {path}"
-    if _is_demo_model(cfg):
+    if cfg.uses_demo_model():
         vocab_file = Path(task.data_dir) / "vocab.txt"
         tokenizer = BertTokenizer.from_vocab(vocab_file)
         config = BertConfig(vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id, **DEMO_MODEL)
@@ -128,8 +129,10 @@ def build_model(cfg: TrainConfig, task):
     return model, BertTokenizer.from_dir(model_dir), Path(model_dir) / "vocab.txt", f"pretrained {model_dir}"
 
 
-def _is_demo_model(cfg: TrainConfig) -> bool:
-    return cfg.dataset == "demo" and cfg.model is None and cfg.model_dir is None and not cfg.model_path
+def require_dev_labels(task) -> None:
+    """train.py picks the best model by dev accuracy: the dev split must be labelled."""
+    if not task.has_labels("dev"):
+        raise AutoftError(f"{task.data_dir}: the dev split has no labels; train.py needs them to pick the best model")
 
 
 def check_labels(found: Sequence[str], expected: Sequence[str], path, task_name: str) -> None:
@@ -284,8 +287,7 @@ def setup(cfg: TrainConfig) -> Run:
     cache = not cfg.no_cache
     train_set = subset(feats.encode_split(task, "train", tokenizer, cfg.max_seq_len, cache=cache),
                        cfg.max_train_examples)
-    if not task.has_labels("dev"):
-        raise AutoftError(f"{task.data_dir}: the dev split has no labels; train.py needs them to pick the best model")
+    require_dev_labels(task)
     dev_set = feats.encode_split(task, "dev", tokenizer, cfg.max_seq_len, cache=cache)
     n_train = len(train_set.input_ids)
 

@@ -23,7 +23,6 @@ step instead (``reseed_each_step``), so that a resumed run draws the same dropou
 from __future__ import annotations
 
 import json
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,15 +168,8 @@ def restore_scaler(scaler, saved: Optional[dict]) -> None:
 def _write_arrays(path: Path, arrays: dict) -> None:
     from safetensors.numpy import save_file
 
-    tmp = atomic.temp_sibling(path)
-    try:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    contiguous = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    atomic.write_with(path, lambda tmp: save_file(contiguous, str(tmp)), fsync=True)
 
 
 def save(directory: Path, position: Position, arrays: dict, keeper: dict, run: dict, config: dict,

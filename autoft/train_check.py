@@ -20,7 +20,7 @@ from autoft.train_config import DEFAULT_MODEL, DEMO_MODEL, TrainConfig, check_se
 def _model_summary(cfg: TrainConfig, task) -> tuple:
     """Check the model's files; (one phrase describing the model, its BertConfig)."""
     from autoft import checkpoint
-    from autoft.weights import FOREIGN, detect_format, is_autoft_dir
+    from autoft.weights import FOREIGN, is_autoft_dir
     from autoft.weights.files import check_vocab_size, read_json, read_vocab_file
 
     if cfg.model_path:
@@ -33,7 +33,7 @@ def _model_summary(cfg: TrainConfig, task) -> tuple:
 
         check_labels(labels, task.labels, d, task.name)
         return _autoft_model(d, cfg, f"warm start {d}")
-    if cfg.dataset == "demo" and cfg.model is None and cfg.model_dir is None:
+    if cfg.uses_demo_model():
         from autoft.model import BertConfig
 
         vocab = read_vocab_file(Path(task.data_dir) / "vocab.txt")
@@ -41,13 +41,9 @@ def _model_summary(cfg: TrainConfig, task) -> tuple:
         return (f"demo model from scratch ({vocab.size} tokens in {vocab.path})",
                 BertConfig(vocab_size=vocab.size, **DEMO_MODEL))
     d = checkpoint.resolve_model_dir(cfg.model or DEFAULT_MODEL, cfg.model_dir)
-    if is_autoft_dir(d):
+    fmt = checkpoint.model_format(d)
+    if fmt == "autoft":
         return _autoft_model(d, cfg, f"pretrained {d}")
-    fmt = detect_format(d)
-    if fmt is None:
-        found = ", ".join(sorted(p.name for p in d.iterdir())[:12]) or "nothing"
-        raise AutoftError(f"{d}: not a model directory autoft knows (found: {found}); expected one of: "
-                          f"{checkpoint.LAYOUTS}")
     source = FOREIGN[fmt].locate(d)  # config and file names; the weights are read when a trial loads them
     check_vocab_size(source.vocab, source.config.vocab_size, source.config_source, " (vocab_size)")
     check_seq_len(cfg.max_seq_len, source.config.max_position_embeddings, f"the model in {d}")
@@ -75,7 +71,7 @@ def check(cfg: TrainConfig) -> list:
     one trial (autoft.memory; the tuner reads it), then ``check OK: <summary>``."""
     from autoft import memory, runtime
     from autoft.data import load_task
-    from autoft.finetune import pick_device
+    from autoft.finetune import pick_device, require_dev_labels
     from autoft.tuner.gpu_memory import estimate_line
 
     paddle = runtime.import_paddle()
@@ -83,8 +79,7 @@ def check(cfg: TrainConfig) -> list:
     task = load_task(cfg.dataset, cfg.data_dir)
     n_train = len(task.read("train"))  # train first: an empty train file is named as such
     n_dev = len(task.read("dev"))
-    if not task.has_labels("dev"):
-        raise AutoftError(f"{task.data_dir}: the dev split has no labels; train.py needs them to pick the best model")
+    require_dev_labels(task)
     model, config = _model_summary(cfg, task)
     if cfg.max_train_examples:
         n_train = min(n_train, cfg.max_train_examples)

@@ -110,6 +110,11 @@ class TrainConfig:
         known = {k: v for k, v in raw.items() if k in names}
         return cls(**known, extra={k: v for k, v in raw.items() if k not in names})
 
+    def uses_demo_model(self) -> bool:
+        """The demo's small model from scratch: --dataset demo with none of --model, --model_dir,
+        --model_path."""
+        return self.dataset == "demo" and self.model is None and self.model_dir is None and not self.model_path
+
     def training_differences(self, other: TrainConfig) -> list:
         """``flag: a != b`` for every flag that changes training, as strings."""
         out = []
@@ -275,7 +280,7 @@ def validate(cfg: TrainConfig) -> None:
         ok = ok and (v >= lo if lo_in else v > lo) and (hi is None or (v <= hi if hi_in else v < hi))
         if not ok:
             raise AutoftError(f"--{name}: expected {_range_text(lo, hi, lo_in, hi_in)}, found {v}")
-    if cfg.dataset == "demo" and not (cfg.model or cfg.model_dir or cfg.model_path):
+    if cfg.uses_demo_model():
         check_seq_len(cfg.max_seq_len, DEMO_MODEL["max_position_embeddings"], "the demo model")
 
 

@@ -10,24 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiny_world import write_custom_task, write_split, write_tiny_model, write_vocab
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-POS, NEG, SHARED = "好棒赞美爱喜", "差坏烂糟恨怒", "的了是我"
-
-
-def _text(rng, pool):
-    return "".join(rng.choice(pool + SHARED) for _ in range(rng.randint(4, 9)))
-
-
-def _write_split(path: Path, rng, n: int, labels=("pos", "neg")):
-    lines = ["label\ttext_a"]
-    for i in range(n):
-        label = labels[i % len(labels)]
-        pool = POS if label == labels[0] else NEG
-        lines.append(f"{label}\t{_text(rng, pool)}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
 
 def _run(script, *args, timeout=240, env_extra=None):
     env = dict(os.environ)
@@ -41,28 +27,9 @@ def _run(script, *args, timeout=240, env_extra=None):
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A custom data set, a tiny random 'pretrained' model, and one real training run."""
-    from autoft.checkpoint import save_pretrained
-    from autoft.model import BertConfig, BertModel
-
     base = tmp_path_factory.mktemp("e2e")
-    rng = random.Random(0)
-    data = base / "data"
-    data.mkdir()
-    _write_split(data / "train.tsv", rng, 96)
-    _write_split(data / "dev.tsv", rng, 32)
-    _write_split(data / "test.tsv", rng, 20)
-    (data / "labels.txt").write_text("pos\nneg\n", encoding="utf-8")
-
-    vocab = base / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POS, *NEG, *SHARED]) + "\n",
-                     encoding="utf-8")
-    import paddle
-
-    paddle.seed(0)
-    config = BertConfig(vocab_size=5 + len(POS + NEG + SHARED), hidden_size=16, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
-    model_dir = base / "tiny-model"
-    save_pretrained(BertModel(config), model_dir, vocab)
+    data = write_custom_task(base / "data", random.Random(0), 96, 32, 20)
+    model_dir = write_tiny_model(base / "tiny-model", write_vocab(base / "vocab.txt"), seed=0)
 
     ckpt, saved = base / "ckpt", base / "saved"
     common = ["--dataset", "custom", "--data_dir", data, "--batch_size", 8, "--max_seq_len", 16, "--seed", 1]
@@ -140,7 +107,7 @@ def test_label_mismatch_is_a_clear_error(world):
     other.mkdir()
     rng = random.Random(1)
     for split, n in (("train", 12), ("dev", 6), ("test", 6)):
-        _write_split(other / f"{split}.tsv", rng, n, labels=("a", "b", "c"))
+        write_split(other / f"{split}.tsv", rng, n, labels=("a", "b", "c"))
     proc = _run("train.py", "--dataset", "custom", "--data_dir", other, "--model_path", world["saved"],
                 "--epochs", 1)
     assert proc.returncode == 2

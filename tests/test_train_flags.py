@@ -10,6 +10,7 @@ import pytest
 
 from autoft import finetune
 from autoft.errors import AutoftError
+from tests.tiny_world import write_tiny_model, write_vocab
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,9 +73,6 @@ POS, NEG = "好棒赞美", "差坏烂糟"
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from autoft.checkpoint import save_pretrained
-    from autoft.model import BertConfig, BertModel
-
     base = tmp_path_factory.mktemp("check")
     rng = random.Random(0)
     data = base / "data"
@@ -83,11 +81,8 @@ def world(tmp_path_factory):
         lines = ["label\ttext_a"] + [f"{lab}\t{''.join(rng.choice(POS if lab == 'pos' else NEG) for _ in range(5))}"
                                      for lab in ("pos", "neg") * (n // 2)]
         (data / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    vocab = base / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POS, *NEG]) + "\n", encoding="utf-8")
-    config = BertConfig(vocab_size=5 + len(POS + NEG), hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=16, max_position_embeddings=32)
-    save_pretrained(BertModel(config), base / "tiny", vocab)
+    vocab = write_vocab(base / "vocab.txt", POS + NEG)
+    write_tiny_model(base / "tiny", vocab, hidden_size=8, num_hidden_layers=1, intermediate_size=16)
     flags = ["--dataset", "custom", "--data_dir", str(data), "--model_dir", str(base / "tiny"), "--max_seq_len", "16",
              "--batch_size", "4"]
     return dict(base=base, data=data, flags=flags)

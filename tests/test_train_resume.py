@@ -12,45 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiny_world import write_custom_task, write_tiny_model, write_vocab
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
-POS, NEG, SHARED = "好棒赞美爱喜", "差坏烂糟恨怒", "的了是我"
-
-
-def _write_split(path: Path, rng, n: int):
-    lines = ["label\ttext_a"]
-    for i in range(n):
-        label = ("pos", "neg")[i % 2]
-        pool = (POS if label == "pos" else NEG) + SHARED
-        lines.append(f"{label}\t{''.join(rng.choice(pool) for _ in range(rng.randint(4, 9)))}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from autoft.checkpoint import save_pretrained
-    from autoft.model import BertConfig, BertModel
-
     base = tmp_path_factory.mktemp("resume")
-    rng = random.Random(0)
-    data = base / "data"
-    data.mkdir()
-    _write_split(data / "train.tsv", rng, 400)
-    _write_split(data / "dev.tsv", rng, 40)
-    _write_split(data / "test.tsv", rng, 10)
-    (data / "labels.txt").write_text("pos\nneg\n", encoding="utf-8")
-    vocab = base / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POS, *NEG, *SHARED]) + "\n",
-                     encoding="utf-8")
-    import paddle
-
-    paddle.seed(0)
+    data = write_custom_task(base / "data", random.Random(0), 400, 40, 10)
     # Dropout stays on (BertConfig's 0.1): the dropout RNG must be restored too.
-    config = BertConfig(vocab_size=5 + len(POS + NEG + SHARED), hidden_size=16, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
-    model_dir = base / "tiny-model"
-    save_pretrained(BertModel(config), model_dir, vocab)
+    model_dir = write_tiny_model(base / "tiny-model", write_vocab(base / "vocab.txt"), seed=0)
     # 200 steps per epoch, 3 epochs: a resume point every 7 steps, evaluations every 50.
     flags = ["--dataset", "custom", "--data_dir", data, "--model_dir", model_dir, "--batch_size", 2,
              "--max_seq_len", 16, "--seed", 5, "--epochs", 3, "--learning_rate", 3e-3, "--blocks", 2,

@@ -289,21 +289,10 @@ class Task:
         return f"{type(self).__name__}(name={self.name!r}, data_dir={str(self.data_dir)!r})"
 
 
-def _split_fields(line: str, sep: str, path: Path, number: int, counts: Sequence[int], what: str) -> List[str]:
-    fields = line.split(sep)
-    if len(fields) not in counts:
-        n = " or ".join(str(c) for c in counts)
-        shown = "TAB" if sep == "\t" else repr(sep)
-        raise AutoftError(
-            f"{where(path, number)}: expected {n} {shown}-separated fields ({what}), found {len(fields)}: {line[:80]!r}"
-        )
-    return fields
-
-
 def _text(value: str, quirks: Counter, what: str) -> str:
     value = value.strip()
     if not value:
-        quirks[f"empty {what}"] += 1  # datasets.md: a few real texts are empty after stripping
+        quirks[f"empty {what}"] += 1  # the benchmark sets hold a few empty texts (docs/data.md)
     return value
 
 
