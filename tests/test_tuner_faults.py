@@ -464,6 +464,31 @@ def test_autoft_train_check_failure_stops_before_any_trial(tmp_path):
     assert "check OK: toy flags resolved" in ok.stdout and len(starts(rec)) == 2
 
 
+def test_the_gpu_memory_precheck_uses_the_check_estimate_and_refuses_trials_that_cannot_fit(tmp_path):
+    setup(tmp_path)
+    (tmp_path / "train.py").write_text(AUTOFT_LIKE)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    smi = bindir / "nvidia-smi"  # one 16 GiB card
+    smi.write_text('#!/bin/sh\ncase "$*" in *query-gpu*) echo "0, GPU-aaaa, 16384";; '
+                   '*) echo "GPU 0: Fake (UUID: GPU-aaaa)";; esac\n')
+    smi.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    rec = tmp_path / "rec"
+    gib = 1024**3
+    refused = run_cli(["train.py", "--param_file", "hp.yaml", "--output_dir", "out", "--gpu", "0", "--trials_per_gpu",
+                       "2", "record_dir", rec, "check_estimate", 10 * gib], tmp_path, env=env)
+    assert_clean_error(refused, "--trials_per_gpu 2 does not fit", "at most 1 fit")
+    assert not rec.exists() and not (tmp_path / "out").exists()
+    tight = run_cli(["train.py", "--param_file", "hp.yaml", "--output_dir", "out", "--gpu", "0", "--trials_per_gpu",
+                     "2", "--popsize", "2", "--round", "1", "record_dir", rec, "check_estimate", int(7.5 * gib)],
+                    tmp_path, env=env, timeout=300)
+    assert tight.returncode == 0, tight.stderr
+    assert "warning: GPU 0 (16.0 GiB): 2 trial(s) x ~7.5 GiB" in tight.stdout and "borderline" in tight.stdout
+    assert len(starts(rec)) == 2
+
+
 def test_when_every_first_round_trial_fails_the_same_way_the_search_stops_with_that_line(tmp_path):
     setup(tmp_path)
     proc = run_cli([*base("out", "--popsize", "3", "--round", "5", "--seed", "2"),

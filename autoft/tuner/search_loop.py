@@ -52,6 +52,7 @@ from autoft.errors import AutoftError
 from autoft.tuner import output, retries
 from autoft.tuner.devices import Slot
 from autoft.tuner.evaluators import EVALUATORS, FullTrail, make_evaluator  # noqa: F401 - EVALUATORS re-exported
+from autoft.tuner.gpu_memory import precheck
 from autoft.tuner.journal import JOURNAL_NAME, Journal
 from autoft.tuner.lock import OutputLock
 from autoft.tuner.pruners import PrunerConfig
@@ -439,6 +440,10 @@ class SearchRun:
         if proc.returncode == 0:
             ok = [x for x in lines if "check OK" in x]
             print(ok[-1].strip() if ok else "check OK")
+            # The check prints one trial's estimated GPU peak: will --trials_per_gpu trials fit each card?
+            # (AutoftError when K > 1 cannot fit; CPU slots and Ray, which has no slots here, are skipped.)
+            for warning in precheck(self.cfg.slots, proc.stdout + proc.stderr, self.cfg.trials_per_gpu):
+                print(f"warning: {warning}")
             return
         errors_ = [x.strip() for x in lines if x.strip().startswith("error:")]
         line = errors_[-1] if errors_ else last_log_line("\n".join(lines)) or f"exit code {proc.returncode}"

@@ -56,11 +56,14 @@ def main() -> None:
     p.add_argument("--fail_all", default=None)
     p.add_argument("--check", action="store_true")
     p.add_argument("--check_error", default=None)
+    p.add_argument("--check_estimate", type=int, default=None)
     args = p.parse_args()
     if args.check:  # autoft's train.py contract: exit 0 with "check OK", or exit 2 with one error line
         if args.check_error:
             print(f"error: {args.check_error}", file=sys.stderr)
             sys.exit(2)
+        if args.check_estimate is not None:  # as train.py --check prints it (autoft.tuner.gpu_memory)
+            print(f"estimated GPU peak per trial (bytes): {args.check_estimate}")
         print("check OK: toy flags resolved")
         return
 
