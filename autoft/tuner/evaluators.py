@@ -4,7 +4,7 @@ round hands to the next one.
 fulltrail: every trial trains from the pretrained model. populationbased (alias modelbased):
 from round 1 on, trial number t warm-starts with ``--epochs=1 --model_path <donor>``, the
 donors being the best floor(popsize/2) (>= 1) successful trials of the previous round that
-saved a model (PaddleHub 1.4, reference §6); a round without one keeps the previous donors.
+saved a model (as PaddleHub 1.4's ModelBasedEvaluator picked them; docs/tuner.md); a round without one keeps the previous donors.
 Donors are kept as the journal stores them (paths relative to the output dir) and resolved
 against the output dir only when a command is built, so a moved output dir still warm-starts.
 """
@@ -37,7 +37,7 @@ class FullTrail:
 
     def trial_argv(self, prefix: Sequence[str], model_dir: Path, hparams: Dict[str, object],
                    options: Sequence[str], donor: Optional[Path]) -> List[str]:
-        """PaddleHub 1.4's trial command (reference §3), values formatted with str(): ``prefix``
+        """PaddleHub 1.4's trial command (docs/tuner.md), values formatted with str(): ``prefix``
         (interpreter, -u, script), [--epochs=1 --model_path <donor>], --saved_params_dir, the
         hyper-parameters, the trailing options."""
         argv = list(prefix)
