@@ -56,3 +56,13 @@ def test_auto_with_a_choice_runs_and_resumes_by_replay(tmp_path):
     for key in fresh:
         assert resumed[key]["hparams"] == fresh[key]["hparams"], key
     assert len(list((tmp_path / "rec-a").glob("*-start.json"))) == 9  # nothing re-run on resume
+
+
+def test_resume_with_an_edited_choice_list_is_refused(tmp_path):
+    tune(tmp_path, "c", 1)
+    (tmp_path / "hp.yaml").write_text(CHOICE_SPACE.replace("[10, 26, 40]", "[10, 26, 64]"))
+    proc = run_cli([TOY, "--param_file", "hp.yaml", "--output_dir", "c", "--cpu_slots", "2", "--popsize", "3",
+                    "--round", "2", "--evaluator", "fulltrail", "--tuning_strategy", "auto", "--seed", "4",
+                    "--resume", "record_dir", tmp_path / "rec-c"], tmp_path, timeout=300)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "different search" in proc.stderr and "space" in proc.stderr and "Traceback" not in proc.stderr

@@ -262,7 +262,8 @@ class SearchRun:
         return {
             "script": cfg.script,
             "space": [{"name": p.name, "init_value": p.init_value, "type": p.type, "low": p.low, "high": p.high,
-                       "scale": p.scale} for p in self.space.params],
+                       "scale": p.scale, **({"values": list(p.values)} if p.type == "choice" else {})}
+                      for p in self.space.params],
             "popsize": cfg.popsize, "rounds": cfg.rounds, "evaluator": cfg.evaluator,
             "tuning_strategy": cfg.tuning_strategy, "seed": cfg.seed, "options": cfg.options,
             "param_file": str(cfg.param_file),
