@@ -13,7 +13,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from autoft.data.tasks import SPLITS, Task, _format_quirks, load_task
+from autoft.data.registry import load_task
+from autoft.data.tasks import SPLITS, Task, _format_quirks
 from autoft.errors import AutoftError
 
 PERCENTILES = (50, 90, 95, 99)

@@ -67,8 +67,8 @@ def _check(args) -> int:
 
 
 def _check_submission(args) -> int:
+    from autoft.data.registry import load_task
     from autoft.data.submission import check_submission
-    from autoft.data.tasks import load_task
 
     n = check_submission(load_task(args.dataset, args.data_dir), args.file)
     print(f"{args.file}: {n} predictions, ids and labels match the {args.dataset} test split")

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from autoft.errors import AutoftError, where
-from autoft.paths import data_home
 
 log = logging.getLogger("autoft.data")
 
@@ -490,30 +489,3 @@ class Inews(Task):
             return Example(fields[1].strip(), title, _text(fields[3], quirks, "contents"), label)
 
         return self._read_lines(path, split, quirks, parse, "_!_")
-
-
-_READERS = {"tnews": TNews, "lcqmc": Lcqmc, "xnli": Xnli, "inews": Inews}
-
-
-def load_task(name: str, data_dir=None) -> Task:
-    """The task ``name`` (case-insensitive) reading from ``data_dir``, else data_home(name).
-
-    ``demo`` is built on first use. Raises AutoftError for an unknown name or when none of the
-    task's files are there (listing the expected names and where to get them).
-    """
-    key = str(name).lower()
-    if key not in TASKS:
-        raise AutoftError(f"--dataset: expected one of {', '.join(sorted(TASKS))}, found {name!r}")
-    directory = Path(data_dir).expanduser() if data_dir else data_home(key)
-    if key == "demo":
-        from autoft.data.demo import DemoTask
-
-        return DemoTask.open(directory)
-    if key == "custom":
-        from autoft.data.custom import CustomTask
-
-        return CustomTask(directory)
-    task = _READERS[key](directory)
-    if not any((task.data_dir / f).is_file() for f in task.expected_files()):
-        raise MissingDataError(task.missing_message(SPLITS))
-    return task
