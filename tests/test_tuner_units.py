@@ -68,3 +68,20 @@ def test_best_model_copy_says_why_a_model_on_another_node_is_unavailable(tmp_pat
     note = output.copy_best_model(rec, tmp_path)
     assert note.startswith("No best model (unavailable)") and "ray:node2" in note
     assert not (tmp_path / "best_model").exists()
+
+
+def test_visualdl_log_writes_numeric_hparams_and_skips_a_string_choice(tmp_path):
+    pytest.importorskip("visualdl")
+    from visualdl import LogReader
+
+    from autoft.tuner.records import TrialRecord
+
+    recs = [TrialRecord(round=0, idx=i, trial=i, point=[0.0, 0.0], hparams={"lr": 1e-3 * (i + 1), "sched": "cosine"},
+                        status="OK", score=0.5 + i / 10) for i in range(2)]
+    vis = tmp_path / "visualization"
+    assert output.write_visualdl(vis, ["lr", "sched"], recs, popsize=2) is None
+    files = sorted(vis.glob("vdlrecords.*"))
+    assert files and (vis / "pop_1").is_dir()
+    tags = LogReader(file_path=str(files[0])).get_tags()["scalar"]
+    assert "hyperparameter_tuning/lr" in tags and "hyperparameter_tuning/best_eval_value" in tags
+    assert not any(t.endswith("/sched") for t in tags)

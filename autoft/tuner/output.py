@@ -11,7 +11,6 @@ import csv
 import dataclasses
 import io
 import os
-import shutil
 import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -20,6 +19,7 @@ import yaml
 
 from autoft import atomic
 from autoft.tuner.records import OK, PRUNED, TrialRecord
+from autoft.visualdl import ScalarLog
 
 Record = TrialRecord
 
@@ -153,22 +153,18 @@ class VisualDLLog:
         self.names = list(names)
         self.popsize = popsize
         self.note: Optional[str] = None  # why nothing is written (visualdl missing)
-        self._main = None
-        self._pops: list = []
+        self._main: Optional[ScalarLog] = None
+        self._pops: List[ScalarLog] = []
         self._best: Optional[Record] = None
 
     def open(self) -> VisualDLLog:
-        """Start an empty log (imports visualdl; sets ``note`` instead if it is not installed)."""
-        try:
-            from visualdl import LogWriter
-        except ImportError:
-            self.note = "visualization/ skipped: the visualdl package is not installed (pip install visualdl)."
+        """Start an empty log (sets ``note`` instead if visualdl is not installed)."""
+        main = ScalarLog.open(self.vis_dir, fresh=True)
+        if not main.enabled:
+            self.note = f"visualization/ skipped: {main.note}."
             return self
-        if self.vis_dir.exists():
-            shutil.rmtree(self.vis_dir)
-        self.vis_dir.mkdir(parents=True)
-        self._main = LogWriter(logdir=str(self.vis_dir))
-        self._pops = [LogWriter(logdir=str(self.vis_dir / f"pop_{i}")) for i in range(self.popsize)]
+        self._main = main
+        self._pops = [main.child(f"pop_{i}") for i in range(self.popsize)]
         return self
 
     def add_round(self, k: int, round_records: Sequence[Record]) -> None:
@@ -181,17 +177,13 @@ class VisualDLLog:
             self._best = cand
         step = k + 1
         if self._best is not None:
-            for n in self.names:
-                self._main.add_scalar(tag=f"hyperparameter_tuning/{n}", value=float(self._best.hparams[n]),
-                                      step=step)
-            self._main.add_scalar(tag="hyperparameter_tuning/best_eval_value", value=self._best.score, step=step)
+            self._main.add_many(_numeric(self._best.hparams, self.names, "hyperparameter_tuning/"), step)
+            self._main.add("hyperparameter_tuning/best_eval_value", self._best.score, step)
         for r in this:
-            w = self._pops[r.idx]
-            for n in self.names:
-                w.add_scalar(tag=f"population_transformation/{n}", value=float(r.hparams[n]), step=step)
             # PaddleHub plotted 1 - reward, i.e. 0 for a failed trial.
-            w.add_scalar(tag="population_transformation/eval_value",
-                         value=r.score if r.score is not None else 0.0, step=step)
+            values = _numeric(r.hparams, self.names, "population_transformation/")
+            values["population_transformation/eval_value"] = r.score if r.score is not None else 0.0
+            self._pops[r.idx].add_many(values, step)
         for w in (self._main, *self._pops):
             w.flush()
 
@@ -201,6 +193,12 @@ class VisualDLLog:
             if w is not None:
                 w.close()
         self._main, self._pops = None, []
+
+
+def _numeric(hparams: Dict[str, Any], names: Sequence[str], prefix: str) -> Dict[str, float]:
+    """The hyper-parameters VisualDL can plot (a string ``choice`` value is not a scalar)."""
+    return {f"{prefix}{n}": float(hparams[n]) for n in names
+            if isinstance(hparams[n], (int, float)) and not isinstance(hparams[n], bool)}
 
 
 def write_visualdl(vis_dir: Path, names: Sequence[str], records: Sequence[Record], popsize: int) -> Optional[str]:
