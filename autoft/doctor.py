@@ -14,7 +14,6 @@ in the summary. Exit status 1 when any check FAILs.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import platform
@@ -23,6 +22,7 @@ import time
 from typing import Optional, Sequence
 
 from autoft import atomic, memory
+from autoft.errors import ArgumentParser
 from autoft.finetune import gpu_requested, installed_paddle
 
 # The seed's shapes per task: (batch size, max_seq_len, number of labels).
@@ -335,14 +335,14 @@ def _short(names: list) -> str:
 
 def cli(argv: Optional[Sequence[str]] = None) -> int:
     """``autoft doctor [--output FILE] [--layers N] [--batch N] [--steps N]``."""
-    parser = argparse.ArgumentParser(prog="autoft doctor", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", default="autoft-doctor.json", help="JSON report (default ./autoft-doctor.json)")
+    parser = ArgumentParser(prog="autoft doctor", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", default="autoft-doctor.json", help="where the JSON report is written")
     parser.add_argument("--layers", type=int, default=0,
-                        help=f"encoder layers of the test model (default: 24 on a GPU that holds them, "
+                        help=f"encoder layers of the test model (0: 24 on a GPU that holds them, "
                              f"{CPU_LAYERS} on CPU)")
     parser.add_argument("--batch", type=int, default=0,
-                        help=f"rows per batch (default: each task's batch size; at most {CPU_BATCH} on CPU)")
-    parser.add_argument("--steps", type=int, default=2, help="timed train steps per shape after one warm-up (default 2)")
+                        help=f"rows per batch (0: each task's batch size; at most {CPU_BATCH} on CPU)")
+    parser.add_argument("--steps", type=int, default=2, help="timed train steps per shape after one warm-up")
     args = parser.parse_args(list(argv or []))
     for flag in ("layers", "batch"):
         if getattr(args, flag) < 0:

@@ -42,12 +42,14 @@ def _cli_parsers(monkeypatch):
     import autoft.cli
     import autoft.convert
     import autoft.data.cli
+    import autoft.doctor
     import autoft.predict
 
     return {
         "autoft": _parsers(monkeypatch, autoft.cli, lambda: autoft.cli.build_parser().parse_args(["--help"])),
         "autoft data": _parsers(monkeypatch, autoft.data.cli, lambda: autoft.data.cli._parser().parse_args(["-h"])),
         "autoft convert": _parsers(monkeypatch, autoft.convert, lambda: autoft.convert.cli(["--help"])),
+        "autoft doctor": _parsers(monkeypatch, autoft.doctor, lambda: autoft.doctor.cli(["--help"])),
         "predict.py": _parsers(monkeypatch, autoft.predict, lambda: autoft.predict.build_parser().parse_args(["-h"])),
     }
 
