@@ -148,6 +148,7 @@ def test_the_pruner_stops_exactly_the_trials_its_rule_names(tmp_path, flags, cur
     assert {k for k, r in rows.items() if r["status"] == "PRUNED"} == set(pruned)
     assert "6 trials: 4 OK, 0 FAILED, 2 PRUNED." in proc.stdout
     assert "round 0 trial 2: PRUNED, pruned" in proc.stdout
+    assert "waits for the tuner" not in proc.stdout  # a PRUNED line shows no log line: it ended on our signal
     assert "Pruned trials (2," in (out / "log_file.txt").read_text()
     assert attempts(tmp_path) == {f"r0i{i}": 1 for i in range(6)}  # pruned trials are not retried
 

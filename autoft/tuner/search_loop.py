@@ -584,7 +584,7 @@ class SearchRun:
             rec.last_step, rec.last_score = o.intermediate[-1]
         if not o.note:  # for trials.csv's model_kept (a dir on another Ray node cannot be looked at)
             rec.saved = _saved_something(s.model_dir)
-        if o.status != OK:
+        if o.status not in (OK, PRUNED):  # a pruned trial's log ends with the stop signal, not a cause
             tail = log_tail(s.log_path)
             rec.log_tail = last_log_line(tail)
             if o.status == FAILED and o.reason.startswith("crashed") and ran_out_of_gpu_memory(tail):
