@@ -37,10 +37,7 @@ from autoft.tuner.procs import (
     interrupts_deferred,
     signal_group,
 )
-from autoft.tuner.records import (  # noqa: F401 - re-exported: the backends' vocabulary
-    FAILED,
-    OK,
-    PRUNED,
+from autoft.tuner.records import (
     RunningTrial,
     TrialOutcome,
     TrialSpec,
