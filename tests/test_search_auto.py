@@ -164,3 +164,53 @@ def test_tpe_without_optuna_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)  # makes `import optuna` raise ImportError
     with pytest.raises(AutoftError, match=r"tpe needs Optuna, which is not installed: pip install 'autoft\[tpe\]'"):
         make_strategy("tpe", np.zeros(2), 4, 0)
+
+
+def test_auto_with_snap_never_repeats_a_grid_point_until_the_grid_is_used_up():
+    from autoft.search.space import SearchSpace
+
+    space = SearchSpace.from_config({"param_list": [
+        {"name": "lr", "type": "choice", "values": [1, 2, 3, 4], "init_value": 2},
+        {"name": "seq", "type": "choice", "values": [64, 128, 256], "init_value": 128},
+    ]})
+
+    def objective(z):
+        v = space.decode(z)
+        return abs(v["lr"] - 3) + abs(v["seq"] - 256) / 64
+
+    def trials(snap):
+        s = make_strategy("auto", space.init_point(), 4, seed=5, snap=snap)
+        runs = []
+        for _ in range(3):  # 12 trials on a grid of 12 points
+            points = s.ask()
+            runs += [tuple(space.decode(p).values()) for p in points]
+            s.tell(points, [objective(p) for p in points])
+        return runs
+
+    with_snap = trials(space.snap)
+    assert with_snap[0] == (2, 128)  # the init value first
+    assert len(set(with_snap)) == 12  # every grid point once
+    assert len(set(trials(None))) < 12  # without snap the same trial is proposed again
+    assert trials(space.snap) == with_snap  # deterministic for a seed
+    # HAZero, PSHE2 and random ignore snap: the same points with and without it.
+    for name in ("hazero", "pshe2", "random"):
+        a = make_strategy(name, space.init_point(), 4, seed=5).ask()
+        b = make_strategy(name, space.init_point(), 4, seed=5, snap=space.snap).ask()
+        assert np.array_equal(a, b), name
+
+
+def test_snap_is_what_the_trial_runs():
+    from autoft.search.space import SearchSpace
+
+    space = SearchSpace.from_config({"param_list": [
+        {"name": "x", "type": "float", "init_value": 0.5, "greater_than": 0.0, "lower_than": 1.0},
+        {"name": "n", "type": "int", "init_value": 3, "greater_than": 1, "lower_than": 9},
+        {"name": "c", "type": "choice", "values": ["a", "b"], "init_value": "a"},
+    ]})
+    z = np.array([[0.1234, -0.3, 0.9], [2.0, 0.99, -0.2]])
+    snapped = space.snap(z)
+    for row, s in zip(z, snapped):
+        assert space.decode(row) == space.decode(s)
+        assert np.array_equal(space.snap(s), s)  # a fixed point
+    assert snapped[0, 0] == pytest.approx(0.1234) and snapped[1, 0] == 1.0  # floats stay, clipped
+    assert snapped[0, 2] == 0.5  # the centre of the choice's bin

@@ -21,7 +21,11 @@ point (plus a few uniform points of the cube, so that a far better basin can sti
   as if that point had returned its predicted mean, which lowers the variance (and so the
   expected improvement) around it; exact, and O(n * candidates) per pick.
 Choice parameters are coordinates like any other (their bins, see space.py); popsize 1 and
-one-dimensional spaces need nothing special. All randomness comes from one numpy Generator
+one-dimensional spaces need nothing special. Given ``snap`` (the tuner passes SearchSpace.snap:
+the point a trial really runs), candidates are snapped before they are scored, and one that
+would run a trial already told or already picked for the round is skipped while another is
+left: on a grid of choices (or ints) no trial is spent twice on the same values until the grid
+is used up. Without it (or on continuous coordinates, where snap changes nothing) as before. All randomness comes from one numpy Generator
 seeded with the strategy's seed: the same seed and told rewards give the same points (resume
 by replay).
 """
@@ -29,7 +33,7 @@ by replay).
 from __future__ import annotations
 
 import statistics
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -49,8 +53,12 @@ class Auto(Strategy):
     OPTIONS = ()
     accepts_missing = True
 
-    def __init__(self, x0: Sequence[float], popsize: int, seed: Optional[int] = None):
+    uses_snap = True
+
+    def __init__(self, x0: Sequence[float], popsize: int, seed: Optional[int] = None,
+                 snap: Optional[Callable[[np.ndarray], np.ndarray]] = None):
         super().__init__(x0, popsize, seed)
+        self._snap = snap
         self._rng = np.random.default_rng(self.seed)
         self._x = np.empty((0, self.dim))
         self._y = np.empty(0)  # rewards as told; NaN = no result
@@ -67,7 +75,18 @@ class Auto(Strategy):
     def _first_round(self) -> np.ndarray:
         # The init point, then a Latin hypercube: whether the init value was good shows in the
         # ranks, and the trust region of the next round starts around whichever point was best.
-        return np.vstack([self.x0[None, :], self._latin_hypercube(self.popsize - 1)])
+        points = np.vstack([self.x0[None, :], self._latin_hypercube(self.popsize - 1)])
+        return points if self._snap is None else self._distinct(self._snap(points))
+
+    def _distinct(self, points: np.ndarray) -> np.ndarray:
+        """Replace a point that snaps onto an earlier one by a uniform point that does not (a few
+        tries; on a grid smaller than the round a repeat stays)."""
+        for i in range(1, points.shape[0]):
+            for _ in range(64):
+                if not np.any(np.all(np.abs(points[:i] - points[i]) < 1e-9, axis=1)):
+                    break
+                points[i] = self._snap(self._rng.uniform(-1.0, 1.0, size=self.dim))
+        return points
 
     def _latin_hypercube(self, n: int) -> np.ndarray:
         if n == 0:
@@ -84,6 +103,13 @@ class Auto(Strategy):
         centre = self._x[int(np.argmin(np.where(np.isfinite(self._y), fitted, np.inf)))] \
             if np.any(np.isfinite(self._y)) else self.x0
         cand = self._candidates(centre)
+        if self._snap is not None:
+            cand = self._snap(cand)
+            spent = self._already_run(cand)
+            if np.unique(np.round(cand[~spent], 9), axis=0).shape[0] < self.popsize:
+                # The region is used up: look for new trials anywhere in the cube too.
+                cand = np.vstack([cand, self._snap(self._rng.uniform(-1.0, 1.0, size=(N_LOCAL, self.dim)))])
+        spent = self._already_run(cand)
         mean, var, cross = gp.predict(cand)
         best = float(np.min(fitted))
         picked: list = []
@@ -91,13 +117,24 @@ class Auto(Strategy):
         for m in range(self.popsize):
             ei = _expected_improvement(best, mean, np.sqrt(np.maximum(var, 1e-12)))
             ei[picked] = -1.0
+            if not spent.all():
+                ei[spent] = -1.0
             j = int(np.argmax(ei))
             picked.append(j)
+            if self._snap is not None:
+                spent |= np.all(np.abs(cand - cand[j]) < 1e-9, axis=1)
             # Kriging believer: condition on cand[j] at its predicted mean (the mean is unchanged).
             cov_j = gp.kernel(cand, cand[j : j + 1])[:, 0] - cross.T @ cross[:, j] - rows[:m].T @ rows[:m, j]
             rows[m] = cov_j / np.sqrt(max(var[j], 1e-12) + gp.noise)
             var = var - rows[m] * rows[m]
         return cand[picked]
+
+    def _already_run(self, cand: np.ndarray) -> np.ndarray:
+        """Per candidate: does it snap onto a told point? (All False without ``snap``.)"""
+        if self._snap is None or self._x.shape[0] == 0:
+            return np.zeros(cand.shape[0], dtype=bool)
+        told = self._snap(self._x)
+        return np.any(np.all(np.abs(cand[:, None, :] - told[None, :, :]) < 1e-9, axis=2), axis=1)
 
     def _candidates(self, centre: np.ndarray) -> np.ndarray:
         """Points of the trust region around ``centre`` (all coordinates moved, or a random subset

@@ -29,6 +29,8 @@ class Strategy(abc.ABC):
     # such a trial is ranked below every result and never becomes the best. HAZero and PSHE2 keep
     # PaddleHub's contract (finite rewards only; the tuner scores a failed trial 1.0).
     accepts_missing = False
+    # True where the constructor takes ``snap`` (SearchSpace.snap), see make_strategy.
+    uses_snap = False
 
     def __init__(self, x0: Sequence[float], popsize: int, seed: Optional[int] = None):
         x0 = np.asarray(x0, dtype=np.float64).reshape(-1)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Type
+from typing import Any, Callable, Dict, Optional, Sequence, Type
+
+import numpy as np
 
 from autoft.errors import AutoftError
 from autoft.search.auto import Auto
@@ -19,13 +21,16 @@ STRATEGIES = tuple(CLASSES)
 
 
 def make_strategy(
-    name: str, x0: Sequence[float], popsize: int, seed: Optional[int] = None, **options: Any
+    name: str, x0: Sequence[float], popsize: int, seed: Optional[int] = None,
+    snap: Optional[Callable[[np.ndarray], np.ndarray]] = None, **options: Any
 ) -> Strategy:
     """Build a strategy by name: "hazero" | "pshe2" | "random" | "tpe" | "auto" (case-insensitive).
 
     ``x0`` is the encoded init point (``SearchSpace.init_point()``). Options: hazero ``sigma0``
     (0.2); pshe2 ``alpha`` (0.5), ``epsilon`` (0.2), ``legacy_shared_momentum`` (False); tpe
-    ``n_startup_trials`` (10). Raises AutoftError for an unknown name or option, for HAZero with
+    ``n_startup_trials`` (10). ``snap`` (``SearchSpace.snap``: the point a trial really runs) is
+    used by the strategies that avoid proposing a trial already run (auto); the others ignore it, so
+    HAZero and PSHE2 stay PaddleHub's. Raises AutoftError for an unknown name or option, for HAZero with
     fewer than 2 hyper-parameters or popsize < 2, and for tpe without Optuna installed.
     """
     key = str(name).strip().lower()
@@ -38,4 +43,6 @@ def make_strategy(
         raise AutoftError(
             f"unknown option(s) {unknown} for strategy {key}; accepted: {', '.join(allowed) or 'none'}"
         )
+    if snap is not None and cls.uses_snap:
+        options["snap"] = snap
     return cls(x0, popsize, seed, **options)

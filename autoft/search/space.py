@@ -222,6 +222,27 @@ class SearchSpace:
             raise ValueError(f"point has {z.shape[0]} coordinates, the search space has {self.dim}")
         return {p.name: p.decode(zi) for p, zi in zip(self.params, z)}
 
+    def snap(self, z: Sequence[float]) -> np.ndarray:
+        """The point a trial at ``z`` really runs, as normalized coordinates: ``encode(decode(z))``.
+
+        A choice moves to its bin's centre, an int to its truncated value, a float stays (clipped);
+        rows of a 2-D array are snapped one by one. Two points with equal snaps run the same trial.
+        """
+        z = np.asarray(z, dtype=np.float64)
+        rows = np.atleast_2d(z)
+        if rows.shape[1] != self.dim:
+            raise ValueError(f"points have {rows.shape[1]} coordinates, the search space has {self.dim}")
+        out = np.empty_like(rows)
+        for j, p in enumerate(self.params):
+            col = rows[:, j]
+            if p.type == "choice":  # vectorized Param.decode + encode: the bin's centre
+                k = len(p.values)
+                idx = np.clip(np.floor((np.clip(col, -1.0, 1.0) + 1.0) / 2.0 * k), 0, k - 1)
+                out[:, j] = -1.0 + (2.0 * idx + 1.0) / k
+            else:
+                out[:, j] = [p.encode(p.decode(v)) for v in col]
+        return out.reshape(z.shape)
+
     def init_point(self) -> np.ndarray:
         """The encoded init values: the strategies' starting point x0."""
         return self.encode({p.name: p.init_value for p in self.params})

@@ -276,7 +276,7 @@ class SearchRun:
 
         cfg = self.cfg
         seed = self._resume() if cfg.resume else self._create()
-        strategy = make_strategy(cfg.tuning_strategy, self.space.init_point(), cfg.popsize, seed)
+        strategy = make_strategy(cfg.tuning_strategy, self.space.init_point(), cfg.popsize, seed, snap=self.space.snap)
         self.live = output.LiveOutputs(self.out, self.space.names, cfg.popsize, space=self.space,
                                        title=f"autofinetune {Path(cfg.script).name}: {cfg.tuning_strategy} / "
                                        f"{cfg.evaluator}")
@@ -357,7 +357,7 @@ class SearchRun:
         # The strategy is built before anything is written, so a refused configuration
         # (e.g. HAZero with one hyper-parameter) leaves no half-made output dir behind; a fresh
         # one asks the same first point as the real one (strategies are deterministic per seed).
-        first = make_strategy(cfg.tuning_strategy, self.space.init_point(), cfg.popsize, seed).ask()[0]
+        first = make_strategy(cfg.tuning_strategy, self.space.init_point(), cfg.popsize, seed, snap=self.space.snap).ask()[0]
         self._check_script(self.evaluator.trial_argv([cfg.python, "-u", cfg.script], self.root / "round0" / "model-0",
                                                      self.space.decode(first), cfg.options, None))
         self.backend = make_backend(cfg, self.out)  # e.g. Ray unreachable: refused before anything is written
