@@ -5,9 +5,47 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import shutil
+import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+ROOT = RESULTS.parents[1]
+
+
+def tool(name: str) -> str:
+    """A console script of this environment (next to the interpreter), else from PATH."""
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if not found:
+        sys.exit(f"{name} not found next to {sys.executable} or on PATH: pip install -e {ROOT}")
+    return found
+
+
+def versions() -> str:
+    """python, paddlepaddle, numpy, cma, autoft versions and the git commit, as one line."""
+    parts = [f"python {sys.version.split()[0]}"]
+    for dist in ("paddlepaddle", "numpy", "cma", "optuna", "autoft"):
+        try:
+            parts.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        parts.append(f"git {commit}")
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return ", ".join(parts)
+
+
+def load_average() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
 
 
 def machine_line() -> str:

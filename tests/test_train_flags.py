@@ -48,9 +48,9 @@ def test_every_numeric_flag_names_flag_value_and_range(flag, value, expected):
 
 
 def test_demo_max_seq_len_is_bounded_by_the_demo_model():
-    with pytest.raises(AutoftError, match=r"--max_seq_len 100000: expected 3 \.\. 128; the demo model has only 128"):
+    with pytest.raises(AutoftError, match=r"--max_seq_len 100000: expected 3 \.\. 512; the demo model has only 512"):
         finetune.parse_args(["--dataset", "demo", "--max_seq_len", "100000"])
-    assert finetune.parse_args(["--dataset", "demo", "--max_seq_len", "128"]).max_seq_len == 128
+    assert finetune.parse_args(["--dataset", "demo", "--max_seq_len", "512"]).max_seq_len == 512
 
 
 def test_every_flag_has_a_help_line_and_shows_its_default():
