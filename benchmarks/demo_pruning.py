@@ -68,6 +68,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--seeds", type=int, default=9, help="strategy seeds per pruner (default 9)")
     ap.add_argument("--first_seed", type=int, default=1)
     ap.add_argument("--pruners", nargs="+", default=list(PRUNER_FLAGS), choices=list(PRUNER_FLAGS))
+    ap.add_argument("--variant", nargs=2, action="append", default=[], metavar=("NAME", "FLAGS"),
+                    help='another pruner setting, e.g. --variant asha-eta3 "--pruner asha --prune_eta 3"')
     ap.add_argument("--strategy", default=replay.DEMO_STRATEGY)
     ap.add_argument("--popsize", type=int, default=replay.DEMO_POPSIZE)
     ap.add_argument("--rounds", type=int, default=replay.DEMO_ROUNDS)
@@ -78,22 +80,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--no-append", action="store_true", help="print only, do not append to RESULTS.md")
     args = ap.parse_args(argv)
 
+    flags = {p: PRUNER_FLAGS[p] for p in args.pruners}
+    flags.update({name: text.split() for name, text in args.variant})
     work, tmp = replay.scratch(args.keep, "demo_pruning_")
     load_before, start = load_average(), time.perf_counter()
-    searches = [dict(out=work / f"{p}-seed{seed}", strategy=args.strategy, seed=seed, extra=PRUNER_FLAGS[p],
+    searches = [dict(out=work / f"{p}-seed{seed}", strategy=args.strategy, seed=seed, extra=flags[p],
                      popsize=args.popsize, rounds=args.rounds, slots=args.cpu_slots, scale=args.time_scale, tag_pruner=p)
-                for seed in range(args.first_seed, args.first_seed + args.seeds) for p in args.pruners]
+                for seed in range(args.first_seed, args.first_seed + args.seeds) for p in flags]
 
     def report(r: Dict[str, Any]) -> None:
         print(f"{r['pruner']:6} seed {r['seed']}: best {r['best']:.4f} (test {r['test']:.4f}), {r['pruned']} pruned, "
               f"{r['steps']} trial-steps, {r['wall'] / 60:.1f} min", flush=True)
 
     runs = replay.run_many(args.jobs, searches, report)
-    text = table(runs, args.pruners)
+    text = table(runs, list(flags))
     print()
     print(text)
     what = (f"Each search: `{replay.command_text(args.strategy, ['<pruner flags>'], args.popsize, args.rounds, args.cpu_slots)}`, "
-            f"seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; pruner flags: {PRUNER_FLAGS}.")
+            f"replayed at --time_scale {args.time_scale} (wall = replay wall / scale), seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; pruner flags: {flags}.")
     if not args.no_append:
         append_results("demo landscape: pruning", replay.header(
             [f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])], start, load_before,

@@ -97,7 +97,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print()
     print(text)
     what = (f"Each search: `{replay.command_text('<strategy>', extra, args.popsize, args.rounds, args.cpu_slots)}`, "
-            f"seeds {args.first_seed}..{args.first_seed + args.seeds - 1}.")
+            f"replayed at --time_scale {args.time_scale} (wall = replay wall / scale), seeds {args.first_seed}..{args.first_seed + args.seeds - 1}.")
     if not args.no_append:
         append_results("demo landscape: strategies", replay.header(
             [f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])], start, load_before,

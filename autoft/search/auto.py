@@ -21,12 +21,12 @@ point (plus a few uniform points of the cube, so that a far better basin can sti
   as if that point had returned its predicted mean, which lowers the variance (and so the
   expected improvement) around it; exact, and O(n * candidates) per pick.
 Choice parameters are coordinates like any other (their bins, see space.py); popsize 1 and
-one-dimensional spaces need nothing special. Given ``snap`` (the tuner passes SearchSpace.snap:
-the point a trial really runs), candidates are snapped before they are scored, and one that
-would run a trial already told or already picked for the round is skipped while another is
-left: on a grid of choices (or ints) no trial is spent twice on the same values until the grid
-is used up. Without it (or on continuous coordinates, where snap changes nothing) as before. All randomness comes from one numpy Generator
-seeded with the strategy's seed: the same seed and told rewards give the same points (resume
+one-dimensional spaces need nothing special. Given ``snap`` (the tuner passes SearchSpace.snap
+for a space of ints and choices only: the point a trial really runs), candidates are snapped
+before they are scored, and one that would run a trial already told or already picked for the
+round is skipped while another is left: on such a grid no trial is spent twice on the same
+values until the grid is used up. Without it, as before. All randomness comes from one numpy
+Generator seeded with the strategy's seed: the same seed and told rewards give the same points (resume
 by replay).
 """
 
@@ -103,13 +103,14 @@ class Auto(Strategy):
         centre = self._x[int(np.argmin(np.where(np.isfinite(self._y), fitted, np.inf)))] \
             if np.any(np.isfinite(self._y)) else self.x0
         cand = self._candidates(centre)
+        spent = np.zeros(cand.shape[0], dtype=bool)
         if self._snap is not None:
             cand = self._snap(cand)
             spent = self._already_run(cand)
             if np.unique(np.round(cand[~spent], 9), axis=0).shape[0] < self.popsize:
                 # The region is used up: look for new trials anywhere in the cube too.
-                cand = np.vstack([cand, self._snap(self._rng.uniform(-1.0, 1.0, size=(N_LOCAL, self.dim)))])
-        spent = self._already_run(cand)
+                extra = self._snap(self._rng.uniform(-1.0, 1.0, size=(N_LOCAL, self.dim)))
+                cand, spent = np.vstack([cand, extra]), np.concatenate([spent, self._already_run(extra)])
         mean, var, cross = gp.predict(cand)
         best = float(np.min(fitted))
         picked: list = []

@@ -270,13 +270,19 @@ class SearchRun:
             **({"pruner": cfg.pruner.to_json()} if cfg.pruner.kind != "none" else {}),
         }
 
+    def _grid_snap(self):
+        """SearchSpace.snap for a space of ints and choices only (a finite grid, where a strategy that
+        uses it can avoid running the same trial twice); None for a space with a float."""
+        return self.space.snap if self.space.is_grid else None
+
     def run(self) -> int:
         """Run (or resume) the search; returns the exit code (0, or 1 when no trial succeeded)."""
         from autoft.search import make_strategy
 
         cfg = self.cfg
         seed = self._resume() if cfg.resume else self._create()
-        strategy = make_strategy(cfg.tuning_strategy, self.space.init_point(), cfg.popsize, seed, snap=self.space.snap)
+        strategy = make_strategy(cfg.tuning_strategy, self.space.init_point(), cfg.popsize, seed,
+                                 snap=self._grid_snap())
         self.live = output.LiveOutputs(self.out, self.space.names, cfg.popsize, space=self.space,
                                        title=f"autofinetune {Path(cfg.script).name}: {cfg.tuning_strategy} / "
                                        f"{cfg.evaluator}")
@@ -357,7 +363,8 @@ class SearchRun:
         # The strategy is built before anything is written, so a refused configuration
         # (e.g. HAZero with one hyper-parameter) leaves no half-made output dir behind; a fresh
         # one asks the same first point as the real one (strategies are deterministic per seed).
-        first = make_strategy(cfg.tuning_strategy, self.space.init_point(), cfg.popsize, seed, snap=self.space.snap).ask()[0]
+        first = make_strategy(cfg.tuning_strategy, self.space.init_point(), cfg.popsize, seed,
+                              snap=self._grid_snap()).ask()[0]
         self._check_script(self.evaluator.trial_argv([cfg.python, "-u", cfg.script], self.root / "round0" / "model-0",
                                                      self.space.decode(first), cfg.options, None))
         self.backend = make_backend(cfg, self.out)  # e.g. Ray unreachable: refused before anything is written
