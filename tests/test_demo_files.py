@@ -60,11 +60,13 @@ def test_replayed_search_matches_the_landscape(tmp_path):
     landscape = tmp_path / "landscape.json"
     landscape.write_text(json.dumps({"points": points}))
     (tmp_path / "hp.yaml").write_text(SPACE)
-    r = replay.run_search(tmp_path / "out", "random", 5, [], 4, 2, 2, scale=0.02, landscape=landscape,
+    r = replay.run_search(tmp_path / "out", "auto", 5, [], 4, 2, 2, scale=0.02, landscape=landscape,
                           param_file=str(tmp_path / "hp.yaml"))
     trials = [json.loads(x) for x in (tmp_path / "out" / "journal.jsonl").read_text().splitlines()]
     trials = [t for t in trials if t.get("type") == "trial"]
     assert len(trials) == r["trials"] == 8
+    # The space is a grid: the tuner hands auto SearchSpace.snap, so round 0 runs 4 different points.
+    assert len({key(t["hparams"]) for t in trials if t["round"] == 0}) == 4
     for t in trials:
         p = points[key(t["hparams"])]
         assert t["status"] == p["status"]
