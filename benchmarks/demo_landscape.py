@@ -56,6 +56,13 @@ def key(hparams: Dict[str, Any]) -> str:
     return ",".join(f"{k}={float(v)!r}" for k, v in sorted(hparams.items()))
 
 
+def space_sha1(param_file: Path = PARAM_FILE) -> str:
+    """The search space file's sha1: a landscape recorded for another space is stale."""
+    import hashlib
+
+    return hashlib.sha1(param_file.read_bytes()).hexdigest()
+
+
 def load(path: Path = LANDSCAPE) -> Dict[str, Any]:
     if not path.exists():
         return {"points": {}}
@@ -120,7 +127,13 @@ def train_point(hparams: Dict[str, Any], workers: int) -> Dict[str, Any]:
 
 def compute(points: Sequence[Dict[str, Any]], workers: int, path: Path) -> None:
     """Train the missing points, `workers` at a time, saving after each."""
+    from benchmarks.results import versions
+
     data = load(path)
+    if data.get("about", {}).get("space_sha1") not in (None, space_sha1()):
+        sys.exit(f"{path} was recorded for another scripts/demo_hparam.yaml: move it away to record anew")
+    data["about"] = {"space_sha1": space_sha1(), "trial_options": TRIAL_OPTIONS, "workers": workers,
+                     "versions": data.get("about", {}).get("versions") or versions()}
     todo = [hp for hp in points if key(hp) not in data["points"]]
     print(f"{len(points) - len(todo)} of {len(points)} points recorded; {len(todo)} to train", flush=True)
     lock = threading.Lock()

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.demo_landscape import LANDSCAPE, TRIAL_OPTIONS, key, load  # noqa: E402
+from benchmarks.demo_landscape import LANDSCAPE, TRIAL_OPTIONS, key, load, space_sha1  # noqa: E402
 from benchmarks.results import load_average, tool, versions  # noqa: E402
 
 PARAM_FILE = "scripts/demo_hparam.yaml"
@@ -86,7 +86,11 @@ def run_search(out: Path, strategy: str, seed: int, extra: Sequence[str], popsiz
                slots: int, scale: float = DEFAULT_SCALE, landscape: Path = LANDSCAPE,
                param_file: str = PARAM_FILE) -> Dict[str, Any]:
     """One replayed search; its journal summarised (best dev and test, cost, wall)."""
-    points = load(landscape)["points"]
+    data = load(landscape)
+    recorded = data.get("about", {}).get("space_sha1")
+    if recorded and param_file == PARAM_FILE and recorded != space_sha1():
+        sys.exit(f"{landscape} was recorded for another {PARAM_FILE}: rerun benchmarks/demo_landscape.py")
+    points = data["points"]
     env = dict(os.environ, AUTOFT_REPLAY_LANDSCAPE=str(landscape), AUTOFT_REPLAY_TIME_SCALE=str(scale))
     start = time.perf_counter()
     with open(out.with_suffix(".log"), "w", encoding="utf-8") as log:
