@@ -122,7 +122,10 @@ def run_trial_on_worker(spec: Dict[str, Any], gpu: bool, cpu_share: float, pass_
             except OSError as exc:
                 out["launch_error"] = f"could not start the trial on {where}: {exc}"
             deadline = started + timeout if timeout else None
+            stop_file = spec.get("stop_file")
             while proc is not None and proc.poll() is None:
+                if stop_file and os.path.exists(stop_file):
+                    break  # stop_trial's marker (same machine or shared filesystem): ended below
                 # Short waits: Ray's cancel arrives as a KeyboardInterrupt between them.
                 wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
                 try:
@@ -133,7 +136,9 @@ def run_trial_on_worker(spec: Dict[str, Any], gpu: bool, cpu_share: float, pass_
                         signal_group(proc.pid, signal.SIGKILL)
                         proc.wait()
             if proc is not None:
-                end_group(proc.pid)  # what the trial spawned must not outlive it
+                end_group(proc.pid)  # what the trial spawned must not outlive it (a stopped trial: it too)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=TERM_GRACE_SECONDS)
         out["seconds"] = time.monotonic() - started
         out["returncode"] = proc.returncode if proc is not None else None
         out["score"], out["score_error"] = read_score(Path(result_file), spec["trial_id"])
@@ -306,6 +311,7 @@ class RayPool:
         self._refs: Dict[Any, TrialSpec] = {}
         self._submitted: Dict[int, float] = {}  # trial number -> time.time() of submission
         self._stopped: Dict[int, Tuple[str, str]] = {}  # trial number -> (status, reason) of stop_trial
+        self._stop_asked: Dict[int, float] = {}  # trial number -> when stop_trial asked (until forced)
 
     def _plan(self, cpu_slots: Optional[int], trials_per_gpu: int) -> None:
         total = self.ray.cluster_resources()
@@ -350,7 +356,8 @@ class RayPool:
                            "log_path": str(spec.log_path.resolve()), "model_dir": str(spec.model_dir),
                            "trial_id": spec.trial_id, "relaunch": spec.relaunch,
                            "intermediate_file": str(spec.intermediate_file.resolve()) if spec.intermediate_file
-                           else None}
+                           else None, "stop_file": str(self._stop_file(spec).resolve())}
+                self._stop_file(spec).unlink(missing_ok=True)
                 ref = self._remote.options(
                     num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0, name=f"autoft-trial-{spec.number}",
                 ).remote(payload, self.gpu, self.num_cpus, self.pass_env, self.timeout, self.cwd)
@@ -370,6 +377,7 @@ class RayPool:
                 if on_tick is not None and time.monotonic() >= next_tick and self._refs:
                     on_tick(self.running())
                     next_tick = time.monotonic() + tick_seconds
+                self._force_stragglers()
         except BaseException:
             self.stop()
             raise
@@ -381,15 +389,36 @@ class RayPool:
                 for s in sorted(self._refs.values(), key=lambda s: s.number) if s.number not in self._stopped]
 
     def stop_trial(self, number: int, status: str, reason: str) -> bool:
-        """Cancel trial ``number``'s task: the worker ends its process group (SIGTERM, grace,
-        SIGKILL); it finishes as (status, reason). False if it is not running (finished, or already
-        being stopped)."""
+        """Stop trial ``number``: a marker file its worker polls (same machine or a shared
+        filesystem) and Ray's cancel (elsewhere) make the worker end the trial's process group
+        (SIGTERM, grace, SIGKILL); a task still running TERM_GRACE_SECONDS + 5 s later is cancelled
+        by force (Ray kills the worker; the trial dies with it). It finishes as (status, reason).
+        False if it is not running (finished, or already being stopped). A graceful cancel alone
+        was measured to go unheeded under load (the trial ran to its end)."""
         for ref, spec in self._refs.items():
             if spec.number == number and number not in self._stopped:
                 self._stopped[number] = (status, reason)
+                self._stop_asked[number] = time.monotonic()
+                try:
+                    atomic.write_bytes(self._stop_file(spec), b"stop\n")
+                except OSError:
+                    pass  # not writable here: Ray's cancel still reaches the worker
                 self.ray.cancel(ref)
                 return True
         return False
+
+    @staticmethod
+    def _stop_file(spec: TrialSpec) -> Path:
+        return spec.log_path.with_name(f"stop-{spec.idx}")
+
+    def _force_stragglers(self) -> None:
+        """Force-cancel the stopped trials whose task outlived the graceful stop."""
+        now = time.monotonic()
+        for ref, spec in list(self._refs.items()):
+            asked = self._stop_asked.get(spec.number)
+            if asked is not None and now - asked > TERM_GRACE_SECONDS + 5:
+                del self._stop_asked[spec.number]
+                self.ray.cancel(ref, force=True)
 
     def stop(self) -> None:
         """Cancel every submitted trial: its task kills the trial's process group (SIGTERM, then SIGKILL)."""
@@ -414,6 +443,8 @@ class RayPool:
     # ---- internals ------------------------------------------------------------------------------
     def _collect(self, ref, spec: TrialSpec) -> TrialOutcome:
         stopped = self._stopped.pop(spec.number, None)
+        self._stop_asked.pop(spec.number, None)
+        self._stop_file(spec).unlink(missing_ok=True)
         if stopped is not None:  # stop_trial: whatever the task returned or raised, it was stopped
             status, reason = stopped
             try:
