@@ -29,7 +29,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchm
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import demo_replay as replay  # noqa: E402
-from benchmarks.results import append_results, load_average  # noqa: E402
+from benchmarks.results import load_average  # noqa: E402
 
 PRUNER_FLAGS = {"none": [], "asha": replay.DEMO_PRUNER, "median": replay.DEMO_MEDIAN}
 
@@ -65,19 +65,11 @@ def table(runs: List[Dict[str, Any]], pruners: Sequence[str]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, default=9, help="strategy seeds per pruner (default 9)")
-    ap.add_argument("--first_seed", type=int, default=1)
+    replay.add_search_args(ap, "pruner")
     ap.add_argument("--pruners", nargs="+", default=list(PRUNER_FLAGS), choices=list(PRUNER_FLAGS))
     ap.add_argument("--variant", nargs=2, action="append", default=[], metavar=("NAME", "FLAGS"),
                     help='another pruner setting, e.g. --variant asha-eta3 "--pruner asha --prune_eta 3"')
     ap.add_argument("--strategy", default=replay.DEMO_STRATEGY)
-    ap.add_argument("--popsize", type=int, default=replay.DEMO_POPSIZE)
-    ap.add_argument("--rounds", type=int, default=replay.DEMO_ROUNDS)
-    ap.add_argument("--cpu_slots", type=int, default=2)
-    ap.add_argument("--time_scale", type=float, default=replay.DEFAULT_SCALE)
-    ap.add_argument("--jobs", type=int, default=4, help="searches at a time (replayed trials mostly sleep)")
-    ap.add_argument("--keep", type=Path, default=None, help="keep the searches' output dirs here (a new dir)")
-    ap.add_argument("--no-append", action="store_true", help="print only, do not append to RESULTS.md")
     args = ap.parse_args(argv)
 
     flags = {p: PRUNER_FLAGS[p] for p in args.pruners}
@@ -85,28 +77,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     work, tmp = replay.scratch(args.keep, "demo_pruning_")
     load_before, start = load_average(), time.perf_counter()
     searches = [dict(out=work / f"{p}-seed{seed}", strategy=args.strategy, seed=seed, extra=flags[p],
-                     popsize=args.popsize, rounds=args.rounds, slots=args.cpu_slots, scale=args.time_scale, tag_pruner=p)
-                for seed in range(args.first_seed, args.first_seed + args.seeds) for p in flags]
+                     popsize=args.popsize, rounds=args.rounds, slots=args.cpu_slots, scale=args.time_scale,
+                     tags={"pruner": p})
+                for seed in replay.seeds(args) for p in flags]
 
     def report(r: Dict[str, Any]) -> None:
         print(f"{r['pruner']:6} seed {r['seed']}: best {r['best']:.4f} (test {r['test']:.4f}), {r['pruned']} pruned, "
               f"{r['steps']} trial-steps, {r['wall'] / 60:.1f} min", flush=True)
 
     runs = replay.run_many(args.jobs, searches, report)
-    text = table(runs, list(flags))
-    print()
-    print(text)
-    what = (f"Each search: `{replay.command_text(args.strategy, ['<pruner flags>'], args.popsize, args.rounds, args.cpu_slots)}`, "
-            f"replayed at --time_scale {args.time_scale} (wall = replay wall / scale), seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; pruner flags: {flags}.")
-    if not args.no_append:
-        append_results("demo landscape: pruning", replay.header(
-            [f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])], start, load_before,
-            what), text)
-    if tmp is not None:
-        tmp.cleanup()
-    else:
-        print(f"outputs kept in {work}")
-    return 0
+    what = (f"Each search: `{replay.command_text(args.strategy, ['<pruner flags>'], args.popsize, args.rounds, args.cpu_slots)}`; "
+            f"pruner flags: {flags}.")
+    return replay.finish(args, sys.argv[1:] if argv is None else argv, __file__, "demo landscape: pruning", what,
+                         table(runs, list(flags)), start, load_before, work, tmp)
 
 
 if __name__ == "__main__":

@@ -118,18 +118,53 @@ def run_search(out: Path, strategy: str, seed: int, extra: Sequence[str], popsiz
 
 
 def run_many(jobs: int, searches: Sequence[Dict[str, Any]], report) -> List[Dict[str, Any]]:
-    """run_search for each dict of keyword arguments, ``jobs`` at a time (replayed trials mostly
+    """run_search for each dict of keyword arguments (plus ``tags``), ``jobs`` at a time (replayed trials mostly
     sleep, so searches can share the cores); ``report(result)`` as each ends. Results in input order."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(kwargs: Dict[str, Any]) -> Dict[str, Any]:
-        tags = {k: kwargs.pop(k) for k in list(kwargs) if k.startswith("tag_")}
-        r = {**run_search(**kwargs), **{k[4:]: v for k, v in tags.items()}}
+        tags = kwargs.pop("tags", {})  # copied into the result, e.g. {"pruner": "asha"}
+        r = {**run_search(**kwargs), **tags}
         report(r)
         return r
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return list(pool.map(one, [dict(s) for s in searches]))
+
+
+def add_search_args(ap, per: str) -> None:
+    """The flags both demo benchmarks take (seeds, budget, replay speed, output)."""
+    ap.add_argument("--seeds", type=int, default=9, help=f"strategy seeds per {per} (default 9)")
+    ap.add_argument("--first_seed", type=int, default=1)
+    ap.add_argument("--popsize", type=int, default=DEMO_POPSIZE)
+    ap.add_argument("--rounds", type=int, default=DEMO_ROUNDS)
+    ap.add_argument("--cpu_slots", type=int, default=2)
+    ap.add_argument("--time_scale", type=float, default=DEFAULT_SCALE)
+    ap.add_argument("--jobs", type=int, default=4, help="searches at a time (replayed trials mostly sleep)")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the searches' output dirs here (a new dir)")
+    ap.add_argument("--no-append", action="store_true", help="print only, do not append to RESULTS.md")
+
+
+def seeds(args) -> range:
+    return range(args.first_seed, args.first_seed + args.seeds)
+
+
+def finish(args, argv: Sequence[str], script: str, title: str, what: str, text: str, started: float,
+           load_before: str, work: Path, tmp: Optional[tempfile.TemporaryDirectory]) -> int:
+    """Print the table, append it to RESULTS.md (unless --no-append) and clean up the work dir."""
+    from benchmarks.results import append_results
+
+    print()
+    print(text)
+    what += (f" Replayed at --time_scale {args.time_scale} (wall = replay wall / scale), seeds "
+             f"{args.first_seed}..{args.first_seed + args.seeds - 1}.")
+    if not args.no_append:
+        append_results(title, header([f"benchmarks/{Path(script).name}", *argv], started, load_before, what), text)
+    if tmp is not None:
+        tmp.cleanup()
+    else:
+        print(f"outputs kept in {work}")
+    return 0
 
 
 def landscape_facts(landscape: Path = LANDSCAPE) -> Dict[str, Any]:

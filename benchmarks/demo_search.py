@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import demo_replay as replay  # noqa: E402
 from benchmarks.demo_landscape import key, load  # noqa: E402
-from benchmarks.results import append_results, load_average  # noqa: E402
+from benchmarks.results import load_average  # noqa: E402
 
 STRATEGIES = ["auto", "hazero", "pshe2", "random", "tpe"]
 
@@ -66,19 +66,11 @@ def table(runs: List[Dict[str, Any]], strategies: Sequence[str], default: float)
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, default=9, help="strategy seeds per strategy (default 9)")
-    ap.add_argument("--first_seed", type=int, default=1)
+    replay.add_search_args(ap, "strategy")
     have_optuna = importlib.util.find_spec("optuna") is not None
     ap.add_argument("--strategies", nargs="+", choices=STRATEGIES,
                     default=[s for s in STRATEGIES if s != "tpe" or have_optuna])
     ap.add_argument("--pruner", choices=["demo", "none"], default="demo", help="demo.sh's ASHA flags, or none")
-    ap.add_argument("--popsize", type=int, default=replay.DEMO_POPSIZE)
-    ap.add_argument("--rounds", type=int, default=replay.DEMO_ROUNDS)
-    ap.add_argument("--cpu_slots", type=int, default=2)
-    ap.add_argument("--time_scale", type=float, default=replay.DEFAULT_SCALE)
-    ap.add_argument("--jobs", type=int, default=4, help="searches at a time (replayed trials mostly sleep)")
-    ap.add_argument("--keep", type=Path, default=None, help="keep the searches' output dirs here (a new dir)")
-    ap.add_argument("--no-append", action="store_true", help="print only, do not append to RESULTS.md")
     args = ap.parse_args(argv)
 
     work, tmp = replay.scratch(args.keep, "demo_search_")
@@ -86,27 +78,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     extra = replay.DEMO_PRUNER if args.pruner == "demo" else []
     searches = [dict(out=work / f"{s}-seed{seed}", strategy=s, seed=seed, extra=extra, popsize=args.popsize,
                      rounds=args.rounds, slots=args.cpu_slots, scale=args.time_scale)
-                for seed in range(args.first_seed, args.first_seed + args.seeds) for s in args.strategies]
+                for seed in replay.seeds(args) for s in args.strategies]
 
     def report(r: Dict[str, Any]) -> None:
         print(f"{r['strategy']:7} seed {r['seed']}: best {r['best']:.4f} (test {r['test']:.4f}) at trial "
               f"{r['to_best']} of {r['trials']}, {r['pruned']} pruned, {r['wall'] / 60:.1f} min", flush=True)
 
     runs = replay.run_many(args.jobs, searches, report)
-    text = table(runs, args.strategies, init_score())
-    print()
-    print(text)
-    what = (f"Each search: `{replay.command_text('<strategy>', extra, args.popsize, args.rounds, args.cpu_slots)}`, "
-            f"replayed at --time_scale {args.time_scale} (wall = replay wall / scale), seeds {args.first_seed}..{args.first_seed + args.seeds - 1}.")
-    if not args.no_append:
-        append_results("demo landscape: strategies", replay.header(
-            [f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])], start, load_before,
-            what), text)
-    if tmp is not None:
-        tmp.cleanup()
-    else:
-        print(f"outputs kept in {work}")
-    return 0
+    what = f"Each search: `{replay.command_text('<strategy>', extra, args.popsize, args.rounds, args.cpu_slots)}`."
+    return replay.finish(args, sys.argv[1:] if argv is None else argv, __file__, "demo landscape: strategies", what,
+                         table(runs, args.strategies, init_score()), start, load_before, work, tmp)
 
 
 if __name__ == "__main__":

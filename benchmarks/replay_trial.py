@@ -23,6 +23,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchm
 sys.path.insert(0, str(ROOT))
 
 from autoft import report_final_result, report_intermediate_result  # noqa: E402
+from benchmarks.demo_landscape import key  # noqa: E402
 
 
 def flags(argv):
@@ -36,13 +37,12 @@ def flags(argv):
 
 
 def find_point(points, given):
-    """The recorded point whose hyper-parameters all equal the trial's flags."""
-    for point in points.values():
-        hp = point["hparams"]
-        if all(name in given and float(given[name]) == float(v) for name, v in hp.items()):
-            return point
+    """The recorded point whose hyper-parameters all equal the trial's flags (by the landscape's key)."""
     names = sorted({n for p in points.values() for n in p["hparams"]})
-    sys.exit(f"replay_trial: no recorded point for {({n: given.get(n) for n in names})}")
+    try:
+        return points[key({n: float(given[n]) for n in names})]
+    except (KeyError, ValueError):
+        sys.exit(f"replay_trial: no recorded point for {({n: given.get(n) for n in names})}")
 
 
 def main(argv=None) -> int:
