@@ -217,10 +217,10 @@ def test_snap_is_what_the_trial_runs():
 
 
 @pytest.mark.parametrize("scale,low,high", [("linear", 12, 24), ("linear", 1, 17), ("log", 2, 512), ("linear", -5, 5)])
-def test_vectorized_int_snap_equals_encode_of_decode(scale, low, high):
-    from autoft.search.space import Param, _snap_int
+def test_int_snap_equals_encode_of_decode(scale, low, high):
+    from autoft.search.space import Param, SearchSpace
 
-    p = Param("n", low, "int", low, high, scale)
+    space = SearchSpace([Param("n", low, "int", low, high, scale)])
     z = np.concatenate([np.linspace(-1.2, 1.2, 2001), [-1.0, 1.0, 0.0]])
-    expected = np.array([p.encode(p.decode(v)) for v in z])
-    assert np.allclose(_snap_int(p, z), expected, atol=1e-12)
+    expected = np.array([space.params[0].encode(space.params[0].decode(v)) for v in z])
+    assert np.allclose(space.snap(z[:, None])[:, 0], expected, atol=1e-12)

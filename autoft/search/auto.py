@@ -83,7 +83,7 @@ class Auto(Strategy):
         tries; on a grid smaller than the round a repeat stays)."""
         for i in range(1, points.shape[0]):
             for _ in range(64):
-                if not np.any(np.all(np.abs(points[:i] - points[i]) < 1e-9, axis=1)):
+                if not _same_as(points[i][None, :], points[:i])[0]:
                     break
                 points[i] = self._snap(self._rng.uniform(-1.0, 1.0, size=self.dim))
         return points
@@ -123,7 +123,7 @@ class Auto(Strategy):
             j = int(np.argmax(ei))
             picked.append(j)
             if self._snap is not None:
-                spent |= np.all(np.abs(cand - cand[j]) < 1e-9, axis=1)
+                spent |= _same_as(cand, cand[j : j + 1])
             # Kriging believer: condition on cand[j] at its predicted mean (the mean is unchanged).
             cov_j = gp.kernel(cand, cand[j : j + 1])[:, 0] - cross.T @ cross[:, j] - rows[:m].T @ rows[:m, j]
             rows[m] = cov_j / np.sqrt(max(var[j], 1e-12) + gp.noise)
@@ -135,7 +135,7 @@ class Auto(Strategy):
         if self._snap is None or self._x.shape[0] == 0:
             return np.zeros(cand.shape[0], dtype=bool)
         told = self._snap(self._x)
-        return np.any(np.all(np.abs(cand[:, None, :] - told[None, :, :]) < 1e-9, axis=2), axis=1)
+        return _same_as(cand, told)
 
     def _candidates(self, centre: np.ndarray) -> np.ndarray:
         """Points of the trust region around ``centre`` (all coordinates moved, or a random subset
@@ -171,6 +171,11 @@ class Auto(Strategy):
             self._half, self._failures = self._half / 2.0, 0
         if self._half < HALF_MIN:
             self._half = HALF_INIT
+
+
+def _same_as(points: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Per row of ``points``: does it equal (to 1e-9, i.e. the same snapped trial) a row of ``others``?"""
+    return np.any(np.all(np.abs(points[:, None, :] - others[None, :, :]) < 1e-9, axis=2), axis=1)
 
 
 def _normal_scores(y: np.ndarray) -> np.ndarray:

@@ -247,8 +247,8 @@ class SearchSpace:
                 out[:, j] = -1.0 + (2.0 * idx + 1.0) / k
             elif p.type == "float":  # decode clips; encode(decode(z)) is z up to 12-digit rounding
                 out[:, j] = np.clip(col, -1.0, 1.0)
-            else:
-                out[:, j] = _snap_int(p, col)
+            else:  # an int: its truncated value (few candidates: per element)
+                out[:, j] = [p.encode(p.decode(v)) for v in col]
         return out.reshape(z.shape)
 
     def init_point(self) -> np.ndarray:
@@ -278,25 +278,6 @@ class SearchSpace:
         """{name: init_value} with each value of its declared type (a choice's as written)."""
         cast = {"int": int, "float": float, "choice": lambda v: v}
         return {p.name: cast[p.type](p.init_value) for p in self.params}
-
-
-def _snap_int(p: Param, z: np.ndarray) -> np.ndarray:
-    """Param.encode(Param.decode(z)) for an int parameter, vectorized (same rules, same results)."""
-    t = (np.clip(z, -1.0, 1.0) + 1.0) / 2.0
-    if p.scale == "log":
-        lo, hi = math.log(p.low), math.log(p.high)
-        value = np.exp(lo + t * (hi - lo))
-    else:
-        value = p.low + t * (p.high - p.low)
-    value = np.where(z >= 1.0, float(p.high), np.where(z <= -1.0, float(p.low), value))
-    ints = np.trunc(np.round(np.clip(value, float(p.low), float(p.high)), 9))
-    if p.scale == "log":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            unit = (np.log(np.maximum(ints, 1e-300)) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
-        unit = np.where(ints <= 0, 0.0, unit)
-    else:
-        unit = (ints - p.low) / (p.high - p.low)
-    return np.clip(-1.0 + 2.0 * unit, -1.0, 1.0)
 
 
 def _describe(value: Any) -> str:
