@@ -88,3 +88,31 @@ def test_a_pruned_trial_costs_up_to_its_last_report():
     assert replay.trial_cost({"status": "PRUNED", "intermediate": [[10, 0.72], [20, 0.81]]}, p) == (20, 6.0)
     assert replay.trial_cost({"status": "PRUNED", "intermediate": []}, p) == (0, 0.0)
     assert replay.trial_cost({"status": "OK"}, p) == (30, 10.0)
+
+
+def test_the_simulation_decides_as_the_tuner(tmp_path):
+    """benchmarks/demo_sim.py against the real replayed tuner on one slot (reports in trial order in
+    both) with reports 1.2 s apart when replayed (more than the tuner's 1 s tick, so it judges each
+    before the trial ends): the same trials, statuses, prunes and costs."""
+    from benchmarks import demo_sim
+
+    points = dict([
+        point(0.001, 64, [[10, 0.70, 40.0], [20, 0.75, 80.0], [30, 0.78, 120.0]], 122.0, 0.78, 0.77),
+        point(0.001, 128, [[10, 0.72, 40.0], [20, 0.81, 80.0], [30, 0.84, 120.0]], 122.0, 0.84, 0.83),
+        point(0.002, 64, [[10, 0.50, 40.0], [20, 0.52, 80.0], [30, 0.55, 120.0]], 122.0, 0.55, 0.56),
+        point(0.002, 128, [[10, 0.60, 40.0], [20, 0.65, 80.0], [30, 0.66, 120.0]], 122.0, 0.66, 0.66),
+    ])
+    landscape = tmp_path / "landscape.json"
+    landscape.write_text(json.dumps({"points": points}))
+    (tmp_path / "hp.yaml").write_text(SPACE)
+    flags = ["--pruner", "asha", "--prune_grace", "10", "--prune_eta", "2", "--prune_min_trials", "2",
+             "--prune_max_step", "30"]
+    real = replay.run_search(tmp_path / "out", "auto", 3, flags, 3, 2, 1, scale=0.03, landscape=landscape,
+                             param_file=str(tmp_path / "hp.yaml"))
+    sim = demo_sim.simulate("auto", 3, flags, 3, 2, 1, {"points": points}, tmp_path / "hp.yaml")
+    trials = [json.loads(x) for x in (tmp_path / "out" / "journal.jsonl").read_text().splitlines()]
+    trials = sorted((t for t in trials if t.get("type") == "trial"), key=lambda t: t["trial"])
+    assert sim["statuses"] == [t["status"] for t in trials]
+    assert "PRUNED" in sim["statuses"] and "OK" in sim["statuses"]  # the fixture exercises both
+    for k in ("best", "test", "hparams", "pruned", "failed", "steps", "seconds", "trials"):
+        assert sim[k] == real[k], k
