@@ -212,8 +212,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.set_defaults(seeds=200)
     ap.add_argument("--strategies", nargs="+", default=STRATEGIES)
     ap.add_argument("--pruners", nargs="+", default=["none", "asha"], choices=list(PRUNERS))
+    ap.add_argument("--variant", nargs=2, action="append", default=[], metavar=("NAME", "FLAGS"),
+                    help='another pruner setting, e.g. --variant asha-eta3 "--pruner asha --prune_eta 3"')
     ap.add_argument("--check", type=int, default=0, metavar="N", help="also run the real replayed tuner for N seeds each")
     args = ap.parse_args(argv)
+    PRUNERS.update({name: text.split() for name, text in args.variant})
+    args.pruners += [name for name, _ in args.variant]
     if "tpe" in args.strategies and not _has("optuna"):
         print("optuna is not installed: tpe left out (pip install 'autoft[tpe]')")
         args.strategies = [s for s in args.strategies if s != "tpe"]

@@ -12,7 +12,7 @@ from tests.test_tuner_search import model_dirs, read_journal, rel, round_records
 
 # r0i2 crashes before saving anything; r1i1 saves its model but never reports (FAILED, dir to delete).
 TRAILING = ["crash_at", "r0i2", "silent_at", "r1i1"]
-FLAGS = ["--cpu_slots", "2", "--popsize", "4", "--seed", "2", "--keep_models", "1"]
+FLAGS = ["--cpu_slots", "2", "--popsize", "4", "--seed", "2", "--keep_models", "1", "--tuning_strategy", "pshe2"]  # its seed-2 rounds
 
 
 def expected_keep(trials, k):

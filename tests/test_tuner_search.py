@@ -149,7 +149,7 @@ def test_hazero_fulltrail_finds_the_optimum_and_writes_every_output(tmp_path):
 
 
 def test_pshe2_populationbased_finds_the_optimum_and_warm_starts_from_the_best_half(tmp_path):
-    proc = search(tmp_path, "--cpu_slots", "2", "--seed", "1", rec="rec")  # defaults: pshe2, populationbased
+    proc = search(tmp_path, "--cpu_slots", "2", "--seed", "1", "--tuning_strategy", "pshe2", rec="rec")  # populationbased: the default
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "out"
     header, trials = read_journal(out / "journal.jsonl")
@@ -312,3 +312,26 @@ def test_ctrl_c_stops_running_trials_and_prints_the_resume_command(tmp_path):
     assert not running.exists()  # every trial of this tuner was ended: nothing for a resume to kill
     header, trials = read_journal(tmp_path / "out" / "journal.jsonl")
     assert header["seed"] == 4 and trials == []
+
+
+def test_the_default_strategy_is_auto_and_a_resume_without_the_flag_keeps_the_journals(tmp_path):
+    (tmp_path / "hp.yaml").write_text(SPACE_YAML)
+    base = [TOY, "--param_file", "hp.yaml", "--cpu_slots", "2", "--popsize", "2", "--evaluator", "fulltrail",
+            "--seed", "4"]
+    fresh = run_cli([*base, "--round", "1", "--output_dir", "auto"], tmp_path)
+    assert fresh.returncode == 0, fresh.stderr
+    assert read_journal(tmp_path / "auto" / "journal.jsonl")[0]["tuning_strategy"] == "auto"
+    # A search begun as pshe2 (e.g. under PaddleHub's default) and resumed without --tuning_strategy
+    # goes on as pshe2: the same trials as an uninterrupted pshe2 search.
+    assert run_cli([*base, "--round", "1", "--output_dir", "p", "--tuning_strategy", "pshe2"], tmp_path).returncode == 0
+    resumed = run_cli([*base, "--round", "2", "--output_dir", "p", "--resume"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = run_cli([*base, "--round", "2", "--output_dir", "whole", "--tuning_strategy", "PSHE2"], tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    header, trials = read_journal(tmp_path / "p" / "journal.jsonl")
+    assert header["tuning_strategy"] == "pshe2"
+    in_order = lambda ts: [t["point"] for t in sorted(ts, key=lambda t: t["trial"])]  # noqa: E731
+    assert in_order(trials) == in_order(read_journal(tmp_path / "whole" / "journal.jsonl")[1])
+    # Naming another strategy on --resume is refused (the journal's is not silently replaced).
+    other = run_cli([*base, "--round", "3", "--output_dir", "p", "--resume", "--tuning_strategy", "auto"], tmp_path)
+    assert other.returncode == 2 and "tuning_strategy: journal" in other.stderr, other.stderr

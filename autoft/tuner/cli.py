@@ -25,6 +25,7 @@ from autoft.tuner.pruners import PRUNERS, PrunerConfig
 from autoft.tuner.pruning import PruningMonitor
 
 STRATEGY_CHOICES = ("hazero", "pshe2", "random", "tpe", "auto")
+DEFAULT_STRATEGY = "auto"  # PaddleHub 1.4's default was pshe2 (docs/search.md: why autoft's is auto)
 
 HUB_CLASH = (
     "this `hub` command comes from autoft: it only provides `hub autofinetune` (PaddleHub 1.4's AutoDL "
@@ -51,7 +52,9 @@ def build_parser(prog: str = "hub autofinetune") -> argparse.ArgumentParser:
     g.add_argument("--output_dir", default=None, help="output root (None: output_<YYYYmmddHHMMSS>)")
     g.add_argument("--evaluator", default="populationbased",
                    help="fulltrail | populationbased (alias modelbased)")
-    g.add_argument("--tuning_strategy", default="pshe2", help="hazero | pshe2 (| random | tpe | auto)")
+    g.add_argument("--tuning_strategy", default=None,
+                   help=f"hazero | pshe2 | random | tpe | auto (default {DEFAULT_STRATEGY}; PaddleHub 1.4's was pshe2; "
+                   "--resume without it: the journal's)")
     a = p.add_argument_group("autoft additions")
     a.add_argument("--resume", action="store_true", help="continue the search journaled in --output_dir")
     a.add_argument("--cpu_slots", type=int, default=None, metavar="N",
@@ -155,11 +158,9 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
 
     if evaluator not in EVALUATORS:
         raise AutoftError(f"--evaluator: expected fulltrail or populationbased (alias modelbased), found {args.evaluator!r}")
-    strategy = args.tuning_strategy.strip().lower()
-    if strategy not in STRATEGY_CHOICES:
-        raise AutoftError(f"--tuning_strategy: expected hazero or pshe2 (or random, tpe, auto), found {args.tuning_strategy!r}")
     if args.resume and args.output_dir is None:
         raise AutoftError("--resume needs --output_dir: the directory of the search to continue")
+    strategy = _strategy(args)
     output_dir = args.output_dir or time.strftime("output_%Y%m%d%H%M%S")
 
     from autoft.tuner.devices import plan_slots
@@ -193,6 +194,22 @@ def cli(argv: Optional[Sequence[str]] = None, prog: str = "autofinetune") -> int
         return run_search(cfg)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _strategy(args: argparse.Namespace) -> str:
+    """--tuning_strategy, lower-cased; when it is not given: the journal's on --resume (a search
+    started under another default goes on as it began), else DEFAULT_STRATEGY."""
+    name = args.tuning_strategy
+    if name is None and args.resume:
+        from autoft.tuner.journal import read
+
+        path = Path(args.output_dir) / "journal.jsonl"
+        stored = read(path)[0] if path.is_file() else None
+        name = (stored or {}).get("tuning_strategy")
+    strategy = (name or DEFAULT_STRATEGY).strip().lower()
+    if strategy not in STRATEGY_CHOICES:
+        raise AutoftError(f"--tuning_strategy: expected one of {', '.join(STRATEGY_CHOICES)}, found {name!r}")
+    return strategy
 
 
 def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001 - signal handler signature

@@ -98,7 +98,7 @@ class SearchConfig:
     rounds: int
     output_dir: Path
     evaluator: str  # canonical: fulltrail | populationbased
-    tuning_strategy: str  # hazero | pshe2 | random
+    tuning_strategy: str  # hazero | pshe2 | random | tpe | auto
     options: List[str]  # trailing "--key=value" flags, in order
     slots: List[Slot]
     seed: Optional[int] = None
