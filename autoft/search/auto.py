@@ -111,13 +111,18 @@ class Auto(Strategy):
                 # The region is used up: look for new trials anywhere in the cube too.
                 extra = self._snap(self._rng.uniform(-1.0, 1.0, size=(N_LOCAL, self.dim)))
                 cand, spent = np.vstack([cand, extra]), np.concatenate([spent, self._already_run(extra)])
+            # Snapped candidates repeat (a few dozen grid points from hundreds of draws): score each
+            # once, in order of first appearance (the same picks, a fraction of the work).
+            keep = np.sort(np.unique(_row_keys(cand), return_index=True)[1])
+            cand, spent = cand[keep], spent[keep]
         mean, var, cross = gp.predict(cand)
         best = float(np.min(fitted))
         picked: list = []
         rows = np.empty((self.popsize, cand.shape[0]))  # the believer's rank-one downdates
         for m in range(self.popsize):
             ei = _expected_improvement(best, mean, np.sqrt(np.maximum(var, 1e-12)))
-            ei[picked] = -1.0
+            if len(picked) < cand.shape[0]:  # (a grid smaller than the round: repeats are unavoidable)
+                ei[picked] = -1.0
             if not spent.all():
                 ei[spent] = -1.0
             j = int(np.argmax(ei))
@@ -174,8 +179,14 @@ class Auto(Strategy):
 
 
 def _same_as(points: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Per row of ``points``: does it equal (to 1e-9, i.e. the same snapped trial) a row of ``others``?"""
-    return np.any(np.all(np.abs(points[:, None, :] - others[None, :, :]) < 1e-9, axis=2), axis=1)
+    """Per row of ``points``: is it a row of ``others`` (rounded to 9 decimals: the same snapped trial)?"""
+    return np.isin(_row_keys(points), _row_keys(others))
+
+
+def _row_keys(x: np.ndarray) -> np.ndarray:
+    """One comparable scalar per row: its values rounded to 9 decimals (-0.0 made 0.0), as raw bytes."""
+    rounded = np.ascontiguousarray(np.round(x, 9) + 0.0, dtype=np.float64)
+    return rounded.view(np.dtype((np.void, 8 * x.shape[1]))).ravel()
 
 
 def _normal_scores(y: np.ndarray) -> np.ndarray:
