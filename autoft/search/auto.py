@@ -193,15 +193,12 @@ def _normal_scores(y: np.ndarray) -> np.ndarray:
     """Rewards -> standard normal quantiles of their ranks (ties share a rank; NaN ranks last)."""
     n = y.size
     key = np.where(np.isnan(y), np.inf, y)
-    order = np.argsort(key, kind="stable")
-    ranks = np.empty(n)
-    ranks[order] = np.arange(n, dtype=np.float64)
-    for value in np.unique(key):  # average the ranks of ties (all failed trials are one tie)
-        same = key == value
-        if same.sum() > 1:
-            ranks[same] = ranks[same].mean()
+    _, group, counts = np.unique(key, return_inverse=True, return_counts=True)
+    # Tied values share the mean of their ranks (all failed trials are one tie): the group's
+    # first rank (0-based) + (size - 1) / 2.
+    ranks = np.cumsum(counts) - counts + (counts - 1) / 2.0
     dist = statistics.NormalDist()
-    return np.array([dist.inv_cdf((r + 0.5) / n) for r in ranks])
+    return np.array([dist.inv_cdf((r + 0.5) / n) for r in ranks])[group.ravel()]
 
 
 def _norm_cdf(z: np.ndarray) -> np.ndarray:
