@@ -313,8 +313,7 @@ def setup(cfg: TrainConfig) -> Run:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
     save_best = lambda extra: checkpoint.save_pretrained(  # noqa: E731
         model, best_dir, vocab_file, do_lower_case=tokenizer.do_lower_case, extra=extra)
-    scalars = (ScalarLog.open(ckpt_dir / "visualdl") if ckpt_dir is not None
-               else ScalarLog.disabled("a tuner trial: its curves are not kept"))
+    scalars = ScalarLog.disabled("a tuner trial: its curves are not kept")  # a run's own: opened below
     n_params = sum(int(np.prod(p.shape)) for p in model.parameters())
     log.info("%s: %s, %d parameters, %d levels, %d param groups, device %s", cfg.dataset, how, n_params,
              len(model.levels()), len(groups), device)
@@ -328,15 +327,17 @@ def setup(cfg: TrainConfig) -> Run:
               reseed_each_step=device == "cpu" and not resume.engine_exportable(paddle), t_start=t_start)
     if cfg.no_resume:
         resume.clear(resume_dir)
-    else:
-        _resume_from(run, resume.load(resume_dir))
+    resumed = not cfg.no_resume and _resume_from(run, resume.load(resume_dir))
+    if ckpt_dir is not None:  # a run that starts over replaces the old curves; a resumed one goes on
+        run.scalars = ScalarLog.open(ckpt_dir / "visualdl", fresh=not resumed, resumed=resumed)
     return run
 
 
-def _resume_from(run: Run, saved: Optional[resume.ResumeState]) -> None:
-    """Continue from ``saved`` (weights, optimizer, RNG, position, keeper, history)."""
+def _resume_from(run: Run, saved: Optional[resume.ResumeState]) -> bool:
+    """Continue from ``saved`` (weights, optimizer, RNG, position, keeper, history); False when
+    there is nothing to continue from (the run starts over)."""
     if saved is None:
-        return
+        return False
     from autoft import checkpoint
 
     best_weights = run.keeper.best_dir / checkpoint.WEIGHTS
@@ -345,7 +346,7 @@ def _resume_from(run: Run, saved: Optional[resume.ResumeState]) -> None:
         # run could not hand back the model its score belongs to.
         log.warning("%s: not resuming, its best model %s is missing; starting over", saved.directory, best_weights)
         resume.clear(saved.directory)
-        return
+        return False
 
     diffs = TrainConfig.from_dict(saved.config).training_differences(run.cfg)
     if diffs:
@@ -363,6 +364,7 @@ def _resume_from(run: Run, saved: Optional[resume.ResumeState]) -> None:
     run.position = saved.position
     log.info("resumed from step %d of %d (epoch %d, %d of %d batches done) in %s", saved.position.step,
              run.total_steps, saved.position.epoch, saved.position.micro, run.micro_per_epoch, saved.directory)
+    return True
 
 
 def save_resume(run: Run, position: resume.Position) -> None:

@@ -5,7 +5,8 @@ start) a ScalarLog writes nothing and ``note`` says why. One ScalarLog is one Vi
 (one log directory); ``child(name)`` opens another run in a sub-directory (the tuner's
 ``pop_<i>`` curves), sharing the parent's fate.
 
-    log = ScalarLog.open(ckpt / "visualdl")              # train.py: appends to what is there
+    log = ScalarLog.open(ckpt / "visualdl", fresh=True)  # train.py starting a run
+    log = ScalarLog.open(ckpt / "visualdl", resumed=True)  # train.py resuming one: no step twice
     log.add("dev/accuracy", 0.81, step=120)
     log = ScalarLog.open(out / "visualization", fresh=True)   # the tuner: starts empty
     pop = [log.child(f"pop_{i}") for i in range(popsize)]
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Dict, Mapping, Optional
 
 log = logging.getLogger("autoft.visualdl")
 
@@ -27,14 +28,17 @@ INSTALL_HINT = "the visualdl package is not installed (pip install visualdl)"
 class ScalarLog:
     """Scalars of one VisualDL run in ``logdir``; does nothing when ``writer`` is None."""
 
-    def __init__(self, logdir: Path, writer=None, note: Optional[str] = None):
+    def __init__(self, logdir: Path, writer=None, note: Optional[str] = None, logged: Optional[Dict[str, int]] = None):
         self.logdir = Path(logdir)
         self.writer = writer
         self.note = note  # why nothing is written, or None
+        self.logged = dict(logged or {})  # tag -> last step already in logdir: later adds up to it are left out
 
     @classmethod
-    def open(cls, logdir, fresh: bool = False) -> ScalarLog:
-        """A log writing into ``logdir`` (``fresh``: delete what is there first)."""
+    def open(cls, logdir, fresh: bool = False, resumed: bool = False) -> ScalarLog:
+        """A log writing into ``logdir``. ``fresh``: delete what is there first. ``resumed``: an
+        interrupted run goes on, so a point at a step its tag already has there (the steps between
+        the last resume point and the interruption, trained again) is not written twice."""
         logdir = Path(logdir)
         try:
             from visualdl import LogWriter
@@ -43,8 +47,9 @@ class ScalarLog:
         try:
             if fresh and logdir.exists():
                 shutil.rmtree(logdir)
+            logged = _logged_steps(logdir) if resumed and logdir.is_dir() else {}
             logdir.mkdir(parents=True, exist_ok=True)
-            return cls(logdir, LogWriter(logdir=str(logdir)))
+            return cls(logdir, LogWriter(logdir=str(logdir)), logged=logged)
         except Exception as exc:  # a broken visualdl install must not stop the run
             log.warning("VisualDL disabled: %s", exc)
             return cls(logdir, note=f"VisualDL failed to start: {exc}")
@@ -65,7 +70,7 @@ class ScalarLog:
         return ScalarLog.open(self.logdir / name)
 
     def add(self, tag: str, value: float, step: int) -> None:
-        if self.writer is not None:
+        if self.writer is not None and int(step) > self.logged.get(tag, -1):
             self.writer.add_scalar(tag=tag, value=float(value), step=int(step))
 
     def add_many(self, scalars: Mapping[str, float], step: int) -> None:
@@ -81,3 +86,22 @@ class ScalarLog:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+def _logged_steps(logdir: Path) -> Dict[str, int]:
+    """Per scalar tag, the last step recorded in ``logdir``'s VisualDL files ({} when unreadable:
+    then nothing is left out)."""
+    steps: Dict[str, int] = {}
+    try:
+        from visualdl import LogReader
+
+        for path in sorted(logdir.glob("vdlrecords.*.log")):
+            reader = LogReader(file_path=str(path))
+            for tag in reader.get_tags().get("scalar", []):
+                ids = [int(r.id) for r in reader.get_data("scalar", tag)]
+                if ids:
+                    steps[tag] = max(steps.get(tag, ids[0]), max(ids))
+    except Exception as exc:  # an unreadable log must not stop a resumed run
+        log.warning("VisualDL: could not read %s (%s); a resumed run may repeat some steps there", logdir, exc)
+        return {}
+    return steps

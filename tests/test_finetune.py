@@ -1,5 +1,7 @@
 """train.py flag handling and the loop's helpers (autoft/finetune.py, autoft/predict.py)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -123,6 +125,42 @@ def test_train_config_reads_old_and_new_train_state(tmp_path):
     assert cfg.to_dict()["debug_flag_of_an_old_version"] == 1  # kept, not lost
     new = finetune.parse_args(["--dataset", "demo", "--seed", "7"])
     assert TrainConfig.from_dict(new.to_dict()) == new
+
+
+def scalar_steps(logdir):
+    """tag -> the steps of its points, in file order, over every VisualDL file in ``logdir``."""
+    from visualdl import LogReader
+
+    out = {}
+    for path in sorted(Path(logdir).glob("vdlrecords.*.log")):
+        reader = LogReader(file_path=str(path))
+        for tag in reader.get_tags().get("scalar", []):
+            out.setdefault(tag, []).extend(int(r.id) for r in reader.get_data("scalar", tag))
+    return out
+
+
+def test_a_resumed_scalar_log_writes_no_step_twice(tmp_path):
+    pytest.importorskip("visualdl")
+    from autoft.visualdl import ScalarLog
+
+    first = ScalarLog.open(tmp_path / "vis", fresh=True)
+    for step in range(1, 6):
+        first.add_many({"train/loss": 1.0 / step, "lr/b0": 0.1}, step)
+    first.add("dev/accuracy", 0.5, 4)
+    first.close()  # interrupted after step 5; the resume point was step 3
+    again = ScalarLog.open(tmp_path / "vis", resumed=True)
+    assert again.logged == {"train/loss": 5, "lr/b0": 5, "dev/accuracy": 4}
+    for step in range(4, 8):
+        again.add_many({"train/loss": 1.0 / step, "lr/b0": 0.1}, step)
+    again.add("dev/accuracy", 0.6, 4)  # already there: left out
+    again.add("dev/accuracy", 0.7, 8)
+    again.close()
+    assert scalar_steps(tmp_path / "vis") == {"train/loss": [1, 2, 3, 4, 5, 6, 7], "lr/b0": [1, 2, 3, 4, 5, 6, 7],
+                                              "dev/accuracy": [4, 8]}
+    over = ScalarLog.open(tmp_path / "vis", fresh=True)  # a run that starts over: the old curves go
+    over.add("train/loss", 1.0, 1)
+    over.close()
+    assert scalar_steps(tmp_path / "vis") == {"train/loss": [1]}
 
 
 def test_scalar_log_writes_runs_and_children_or_nothing(tmp_path):

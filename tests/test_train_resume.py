@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_finetune import scalar_steps
 from tests.tiny_world import write_custom_task, write_tiny_model, write_vocab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,9 +103,16 @@ def test_killed_run_resumes_to_the_same_weights(world):
     assert [h["step"] for h in a["history"]][-1] == 600
     assert a["history"] == b["history"] and a["first_loss"] == b["first_loss"] and a["score"] == b["score"]
 
-    # A finished run is not resumed: a rerun starts over.
+    # VisualDL: one point per logged step, as the uninterrupted run (the steps trained again after
+    # the resume point are not written twice).
+    ref_steps = scalar_steps(ref_dir / "visualdl")
+    assert ref_steps["train/loss"][-1] == 600 and ref_steps["dev/accuracy"]
+    assert {tag: sorted(steps) for tag, steps in scalar_steps(run_dir / "visualdl").items()} == ref_steps
+
+    # A finished run is not resumed: a rerun starts over, and its curves replace the old ones.
     again = _run(world, "--checkpoint_dir", run_dir, "--epochs", 3)
     assert "resumed" not in again.stderr
+    assert scalar_steps(run_dir / "visualdl") == ref_steps
 
 
 def test_trial_keeps_its_resume_state_beside_the_model_dir(world, tmp_path):
