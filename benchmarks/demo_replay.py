@@ -101,6 +101,12 @@ def run_search(out: Path, strategy: str, seed: int, extra: Sequence[str], popsiz
         sys.exit(f"search {out} exited {rc}; see {out.with_suffix('.log')}")
     trials = [json.loads(x) for x in (out / "journal.jsonl").read_text(encoding="utf-8").splitlines()]
     trials = sorted((t for t in trials if t.get("type") == "trial"), key=lambda t: t["trial"])
+    return summary(strategy, seed, trials, points, wall)
+
+
+def summary(strategy: str, seed: int, trials: Sequence[Dict[str, Any]], points: Dict[str, Any], wall: float) -> Dict[str, Any]:
+    """A search's result from its trials (journal records, in trial order) and the landscape: best dev
+    and its test accuracy, trials to the best, trial 0's score, PRUNED / FAILED, trial-steps / -seconds."""
     costs = [trial_cost(t, points[key(t["hparams"])]) for t in trials]
     ok = [t for t in trials if t["status"] == "OK"]
     best = max(ok, key=lambda t: t["score"], default=None)
@@ -114,6 +120,7 @@ def run_search(out: Path, strategy: str, seed: int, extra: Sequence[str], popsiz
         "pruned": sum(t["status"] == "PRUNED" for t in trials),
         "failed": sum(t["status"] == "FAILED" for t in trials),
         "steps": sum(c[0] for c in costs), "seconds": sum(c[1] for c in costs),
+        "statuses": [t["status"] for t in trials],
     }
 
 

@@ -103,7 +103,7 @@ def run_round(points: Sequence[Dict[str, Any]], first: int, round_: int, slots: 
 def simulate(strategy: str, seed: int, extra: Sequence[str] = (), popsize: int = replay.DEMO_POPSIZE,
              rounds: int = replay.DEMO_ROUNDS, slots: int = 2, landscape: Optional[Dict[str, Any]] = None,
              param_file: Path = ROOT / replay.PARAM_FILE) -> Dict[str, Any]:
-    """One simulated search, summarised as demo_replay.run_search summarises a replayed one."""
+    """One simulated search, summarised as a replayed one is (demo_replay.summary)."""
     from autoft.search import SearchSpace, make_strategy
     from autoft.tuner.pruning import PruningMonitor, strategy_score
 
@@ -126,23 +126,7 @@ def simulate(strategy: str, seed: int, extra: Sequence[str] = (), popsize: int =
             trials.append(dict(t, hparams=hp, score=p["final"] if t["status"] == "OK" else None, trial=len(trials)))
         wall += ran[0]["end"] if ran else 0.0
         st.tell(z, rewards)
-    return summarise(strategy, seed, trials, points, wall)
-
-
-def summarise(strategy: str, seed: int, trials: List[Dict[str, Any]], points: Dict[str, Any], wall: float) -> Dict[str, Any]:
-    costs = [replay.trial_cost(t, points[key(t["hparams"])]) for t in trials]
-    ok = [t for t in trials if t["status"] == "OK"]
-    best = max(ok, key=lambda t: t["score"], default=None)
-    return {
-        "strategy": strategy, "seed": seed, "trials": len(trials), "wall": wall,
-        "best": best["score"] if best else float("nan"),
-        "test": points[key(best["hparams"])]["test"] if best else float("nan"),
-        "hparams": best["hparams"] if best else {}, "to_best": (best["trial"] + 1) if best else None,
-        "init_score": trials[0]["score"] if trials and trials[0]["status"] == "OK" else None,
-        "pruned": sum(t["status"] == "PRUNED" for t in trials), "failed": sum(t["status"] == "FAILED" for t in trials),
-        "steps": sum(c[0] for c in costs), "seconds": sum(c[1] for c in costs),
-        "statuses": [t["status"] for t in trials],
-    }
+    return replay.summary(strategy, seed, trials, points, wall)
 
 
 def mann_whitney(a: Sequence[float], b: Sequence[float]) -> float:
