@@ -10,6 +10,7 @@ import pytest
 from autoft.errors import AutoftError
 from autoft.search import STRATEGIES, make_strategy
 from autoft.search.auto import Auto, _normal_scores
+from tests.test_search_strategies import assert_replay_continues
 
 CENTER = np.array([0.3, -0.4, 0.5])
 
@@ -62,14 +63,7 @@ def test_replay_of_a_json_journal_with_failed_trials_reproduces_the_next_ask(nam
         rewards = [None if (k == 1 and i % 3 == 0) else quadratic(p) for i, p in enumerate(points)]
         journal.append(json.dumps({"points": points.tolist(), "rewards": rewards}))
         original.tell(points, rewards)
-    replayed = make_strategy(name, np.zeros(3), 6, 11)
-    for line in journal:
-        record = json.loads(line)
-        replayed.ask()
-        replayed.tell(record["points"], record["rewards"])
-    assert replayed.round == original.round == 4
-    np.testing.assert_array_equal(replayed.ask(), original.ask())
-    assert replayed.best_reward == original.best_reward
+    assert_replay_continues(name, 6, journal, original, rounds=4)
 
 
 @pytest.mark.parametrize("name", ["auto", "tpe"])

@@ -70,12 +70,17 @@ def test_replay_from_a_json_journal_reproduces_the_next_ask(name):
         rewards = [quadratic(p) for p in points]
         journal.append(json.dumps({"points": points.tolist(), "rewards": rewards}))
         fresh.tell(points, rewards)
-    replayed = make_strategy(name, np.zeros(3), 8, 11)
+    assert_replay_continues(name, 8, journal, original, rounds=3)
+
+
+def assert_replay_continues(name, popsize, journal, original, rounds):
+    """A fresh strategy (x0 = 0, seed 11) told the JSON journal's rounds asks what ``original`` asks next."""
+    replayed = make_strategy(name, np.zeros(3), popsize, 11)
     for line in journal:
         record = json.loads(line)
         replayed.ask()
         replayed.tell(record["points"], record["rewards"])
-    assert replayed.round == original.round == 3
+    assert replayed.round == original.round == rounds
     np.testing.assert_array_equal(replayed.ask(), original.ask())
     assert replayed.best_reward == original.best_reward
 
