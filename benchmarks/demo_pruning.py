@@ -31,8 +31,6 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import demo_replay as replay  # noqa: E402
 from benchmarks.results import load_average  # noqa: E402
 
-PRUNER_FLAGS = {"none": [], "asha": replay.DEMO_PRUNER, "median": replay.DEMO_MEDIAN}
-
 
 def med(key: str, rs: Sequence[Dict[str, Any]]) -> float:
     return statistics.median(r[key] for r in rs)
@@ -66,14 +64,11 @@ def table(runs: List[Dict[str, Any]], pruners: Sequence[str]) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     replay.add_search_args(ap, "pruner")
-    ap.add_argument("--pruners", nargs="+", default=list(PRUNER_FLAGS), choices=list(PRUNER_FLAGS))
-    ap.add_argument("--variant", nargs=2, action="append", default=[], metavar=("NAME", "FLAGS"),
-                    help='another pruner setting, e.g. --variant asha-eta3 "--pruner asha --prune_eta 3"')
+    replay.add_pruner_args(ap, default=replay.PRUNER_FLAGS)
     ap.add_argument("--strategy", default=replay.DEMO_STRATEGY)
     args = ap.parse_args(argv)
 
-    flags = {p: PRUNER_FLAGS[p] for p in args.pruners}
-    flags.update({name: text.split() for name, text in args.variant})
+    flags = replay.pruner_flags(args)
     work, tmp = replay.scratch(args.keep, "demo_pruning_")
     load_before, start = load_average(), time.perf_counter()
     searches = [dict(out=work / f"{p}-seed{seed}", strategy=args.strategy, seed=seed, extra=flags[p],

@@ -45,6 +45,7 @@ DEMO_ROUNDS = 2
 DEMO_PRUNER = ["--pruner", "asha", "--prune_grace", "217", "--prune_eta", "2", "--prune_min_trials", "2",
                "--prune_max_step", "868"]
 DEMO_MEDIAN = ["--pruner", "median", "--prune_min_trials", "2", "--prune_max_step", "868"]  # same peers
+PRUNER_FLAGS = {"none": [], "asha": DEMO_PRUNER, "median": DEMO_MEDIAN}  # the pruners the demo benchmarks compare
 
 
 def scratch(keep: Optional[Path], prefix: str) -> Tuple[Path, Optional[tempfile.TemporaryDirectory]]:
@@ -150,6 +151,20 @@ def add_search_args(ap, per: str) -> None:
     ap.add_argument("--jobs", type=int, default=4, help="searches at a time (replayed trials mostly sleep)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the searches' output dirs here (a new dir)")
     ap.add_argument("--no-append", action="store_true", help="print only, do not append to RESULTS.md")
+
+
+def add_pruner_args(ap, default: Sequence[str]) -> None:
+    """--pruners (names of PRUNER_FLAGS) and --variant NAME FLAGS (another pruner setting)."""
+    ap.add_argument("--pruners", nargs="+", default=list(default), choices=list(PRUNER_FLAGS))
+    ap.add_argument("--variant", nargs=2, action="append", default=[], metavar=("NAME", "FLAGS"),
+                    help='another pruner setting, e.g. --variant asha-eta3 "--pruner asha --prune_eta 3"')
+
+
+def pruner_flags(args) -> Dict[str, List[str]]:
+    """name -> tuner flags for the chosen --pruners, then each --variant, in that order."""
+    flags = {p: PRUNER_FLAGS[p] for p in args.pruners}
+    flags.update({name: text.split() for name, text in args.variant})
+    return flags
 
 
 def seeds(args) -> range:

@@ -17,7 +17,6 @@ tuner's numbering), PRUNED and FAILED trials, trial-seconds and wall (medians).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import time
@@ -30,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import demo_replay as replay  # noqa: E402
 from benchmarks.demo_landscape import key, load  # noqa: E402
-from benchmarks.results import load_average  # noqa: E402
+from benchmarks.results import load_average, runnable  # noqa: E402
 
 STRATEGIES = ["auto", "hazero", "pshe2", "random", "tpe"]
 
@@ -67,9 +66,7 @@ def table(runs: List[Dict[str, Any]], strategies: Sequence[str], default: float)
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     replay.add_search_args(ap, "strategy")
-    have_optuna = importlib.util.find_spec("optuna") is not None
-    ap.add_argument("--strategies", nargs="+", choices=STRATEGIES,
-                    default=[s for s in STRATEGIES if s != "tpe" or have_optuna])
+    ap.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=runnable(STRATEGIES))
     ap.add_argument("--pruner", choices=["demo", "none"], default="demo", help="demo.sh's ASHA flags, or none")
     args = ap.parse_args(argv)
 

@@ -39,9 +39,8 @@ import numpy as np  # noqa: E402 - after the path fix (benchmarks/tokenize.py sh
 
 from benchmarks import demo_replay as replay  # noqa: E402
 from benchmarks.demo_landscape import LANDSCAPE, key, load  # noqa: E402
-from benchmarks.results import load_average  # noqa: E402
+from benchmarks.results import load_average, runnable  # noqa: E402
 
-PRUNERS = {"none": [], "asha": replay.DEMO_PRUNER, "median": replay.DEMO_MEDIAN}
 STRATEGIES = ["auto", "hazero", "pshe2", "random", "tpe"]
 
 
@@ -170,12 +169,12 @@ def table(runs: List[Dict[str, Any]], strategies: Sequence[str], pruners: Sequen
     return "\n".join(lines)
 
 
-def check(runs: List[Dict[str, Any]], n: int, args) -> str:
+def check(runs: List[Dict[str, Any]], n: int, args, flags: Dict[str, List[str]]) -> str:
     """Run the real replayed tuner for the first ``n`` seeds of each configuration; where do they differ?"""
     work, tmp = replay.scratch(None, "demo_sim_check_")
     picks = [r for r in runs if r["seed"] < args.first_seed + n]
     searches = [dict(out=work / f"{r['pruner']}-{r['strategy']}-{r['seed']}", strategy=r["strategy"], seed=r["seed"],
-                     extra=PRUNERS[r["pruner"]], popsize=args.popsize, rounds=args.rounds, slots=args.cpu_slots,
+                     extra=flags[r["pruner"]], popsize=args.popsize, rounds=args.rounds, slots=args.cpu_slots,
                      tags={"sim": r}) for r in picks]
     real = replay.run_many(args.jobs, searches, lambda r: print(".", end="", flush=True))
     tmp.cleanup()
@@ -195,29 +194,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     replay.add_search_args(ap, "configuration")
     ap.set_defaults(seeds=200)
     ap.add_argument("--strategies", nargs="+", default=STRATEGIES)
-    ap.add_argument("--pruners", nargs="+", default=["none", "asha"], choices=list(PRUNERS))
-    ap.add_argument("--variant", nargs=2, action="append", default=[], metavar=("NAME", "FLAGS"),
-                    help='another pruner setting, e.g. --variant asha-eta3 "--pruner asha --prune_eta 3"')
+    replay.add_pruner_args(ap, default=["none", "asha"])
     ap.add_argument("--check", type=int, default=0, metavar="N", help="also run the real replayed tuner for N seeds each")
     args = ap.parse_args(argv)
-    PRUNERS.update({name: text.split() for name, text in args.variant})
-    args.pruners += [name for name, _ in args.variant]
-    if "tpe" in args.strategies and not _has("optuna"):
+    flags = replay.pruner_flags(args)
+    if "tpe" in args.strategies and "tpe" not in runnable(args.strategies):
         print("optuna is not installed: tpe left out (pip install 'autoft[tpe]')")
-        args.strategies = [s for s in args.strategies if s != "tpe"]
+    args.strategies = runnable(args.strategies)
     land = load(LANDSCAPE)
     load_before, started = load_average(), time.perf_counter()
-    runs = [dict(simulate(s, seed, PRUNERS[pr], args.popsize, args.rounds, args.cpu_slots, land), pruner=pr)
-            for pr in args.pruners for s in args.strategies for seed in replay.seeds(args)]
+    runs = [dict(simulate(s, seed, extra, args.popsize, args.rounds, args.cpu_slots, land), pruner=pr)
+            for pr, extra in flags.items() for s in args.strategies for seed in replay.seeds(args)]
     facts = replay.landscape_facts()
-    text = table(runs, args.strategies, args.pruners, facts["best"])
+    text = table(runs, args.strategies, list(flags), facts["best"])
     text += ("\n\n\"found the grid best\": searches whose best trial is the grid's best point. p: two-sided "
              "Mann-Whitney U test of auto's best dev against this strategy's over the seeds (same pruner).")
     if args.check:
-        text += "\n\n" + check(runs, args.check, args)
-    flags = "; ".join(f"{k}: {' '.join(v) or '(none)'}" for k, v in PRUNERS.items() if k in args.pruners)
+        text += "\n\n" + check(runs, args.check, args, flags)
+    listed = "; ".join(f"{k}: {' '.join(v) or '(none)'}" for k, v in flags.items())
     command = replay.command_text("<strategy>", ["<pruner flags>"], args.popsize, args.rounds, args.cpu_slots)
-    what = (f"Each search simulated in-process (benchmarks/demo_sim.py) as `{command}`; pruner flags: {flags}; "
+    what = (f"Each search simulated in-process (benchmarks/demo_sim.py) as `{command}`; pruner flags: {listed}; "
             f"seeds {args.first_seed}..{args.first_seed + args.seeds - 1}.")
     print()
     print(text)
@@ -228,12 +224,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        replay.header([f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])],
                                      started, load_before, what), text)
     return 0
-
-
-def _has(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
 
 
 if __name__ == "__main__":

@@ -41,6 +41,13 @@ def versions() -> str:
     return ", ".join(parts)
 
 
+def runnable(strategies):
+    """The strategies this environment can run: tpe only when Optuna is installed."""
+    from importlib.util import find_spec
+
+    return [s for s in strategies if s != "tpe" or find_spec("optuna") is not None]
+
+
 def load_average() -> str:
     try:
         return Path("/proc/loadavg").read_text().split()[0]

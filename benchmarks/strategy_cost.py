@@ -13,7 +13,6 @@ round, then the mean and the worst round. The issue's goal for auto: <= 5 ms a r
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402 - after the path fix (benchmarks/tokenize.py shadows the stdlib's)
 
-from benchmarks.results import load_average  # noqa: E402
+from benchmarks.results import load_average, runnable  # noqa: E402
 
 SPACES = {"seed hparam.yaml (continuous)": ROOT / "hparam.yaml", "demo grid (48 choices)": ROOT / "scripts" / "demo_hparam.yaml"}
 STRATEGIES = ["auto", "hazero", "pshe2", "random", "tpe"]
@@ -65,7 +64,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--strategies", nargs="+", default=STRATEGIES)
     ap.add_argument("--no-append", action="store_true")
     args = ap.parse_args(argv)
-    strategies = [s for s in args.strategies if s != "tpe" or importlib.util.find_spec("optuna")]
+    strategies = runnable(args.strategies)
     load_before, started = load_average(), time.perf_counter()
     text = table(strategies, args.popsize, args.rounds, args.seeds)
     print(text)
