@@ -100,7 +100,7 @@ def _logged_steps(logdir: Path) -> Dict[str, int]:
             for tag in reader.get_tags().get("scalar", []):
                 ids = [int(r.id) for r in reader.get_data("scalar", tag)]
                 if ids:
-                    steps[tag] = max(steps.get(tag, ids[0]), max(ids))
+                    steps[tag] = max(steps.get(tag, -1), *ids)
     except Exception as exc:  # an unreadable log must not stop a resumed run
         log.warning("VisualDL: could not read %s (%s); a resumed run may repeat some steps there", logdir, exc)
         return {}

@@ -105,16 +105,15 @@ class Auto(Strategy):
         cand = self._candidates(centre)
         spent = np.zeros(cand.shape[0], dtype=bool)
         if self._snap is not None:
-            cand = self._snap(cand)
+            # Snapped candidates repeat (a few dozen grid points from hundreds of draws): each is
+            # scored once, in order of first appearance (the same picks, a fraction of the work).
+            cand = _first_occurrences(self._snap(cand))
             spent = self._already_run(cand)
-            if np.unique(np.round(cand[~spent], 9), axis=0).shape[0] < self.popsize:
+            if np.count_nonzero(~spent) < self.popsize:
                 # The region is used up: look for new trials anywhere in the cube too.
                 extra = self._snap(self._rng.uniform(-1.0, 1.0, size=(N_LOCAL, self.dim)))
-                cand, spent = np.vstack([cand, extra]), np.concatenate([spent, self._already_run(extra)])
-            # Snapped candidates repeat (a few dozen grid points from hundreds of draws): score each
-            # once, in order of first appearance (the same picks, a fraction of the work).
-            keep = np.sort(np.unique(_row_keys(cand), return_index=True)[1])
-            cand, spent = cand[keep], spent[keep]
+                cand = _first_occurrences(np.vstack([cand, extra]))
+                spent = self._already_run(cand)
         mean, var, cross = gp.predict(cand)
         best = float(np.min(fitted))
         picked: list = []
@@ -181,6 +180,11 @@ class Auto(Strategy):
 def _same_as(points: np.ndarray, others: np.ndarray) -> np.ndarray:
     """Per row of ``points``: is it a row of ``others`` (rounded to 9 decimals: the same snapped trial)?"""
     return np.isin(_row_keys(points), _row_keys(others))
+
+
+def _first_occurrences(points: np.ndarray) -> np.ndarray:
+    """The distinct rows of ``points`` (as _same_as tells them apart), in order of first appearance."""
+    return points[np.sort(np.unique(_row_keys(points), return_index=True)[1])]
 
 
 def _row_keys(x: np.ndarray) -> np.ndarray:
