@@ -54,7 +54,7 @@ def pruner_config(extra: Sequence[str]):
 def run_round(points: Sequence[Dict[str, Any]], first: int, round_: int, slots: int, monitor) -> List[Dict[str, Any]]:
     """Play one round's trials on ``slots`` slots; per trial its status, intermediate curve and end time."""
     out: List[Dict[str, Any]] = [{} for _ in points]
-    events: list = []  # (time, trial index, curve index); index -1 = the trial's process exits
+    events: list = []  # (time, trial index, curve index); curve index len(curve) = the trial's process exits
     waiting = list(range(len(points)))
     running: Dict[int, SimpleNamespace] = {}
 
@@ -63,7 +63,7 @@ def run_round(points: Sequence[Dict[str, Any]], first: int, round_: int, slots: 
         for j, (_, _, sec) in enumerate(p["curve"]):
             heapq.heappush(events, (now + sec, i, j))
         heapq.heappush(events, (now + p["seconds"], i, len(p["curve"])))
-        running[i] = SimpleNamespace(number=first + i, round=round_, intermediate=[], spec=None, started=now)
+        running[i] = SimpleNamespace(number=first + i, round=round_, intermediate=[], spec=None)
 
     for _ in range(min(slots, len(waiting))):
         start(waiting.pop(0), 0.0)
@@ -86,12 +86,12 @@ def run_round(points: Sequence[Dict[str, Any]], first: int, round_: int, slots: 
             if i not in stopped:
                 continue
         status = "PRUNED" if i in stopped else p["status"]
-        out[i] = {"status": status, "intermediate": [list(c) for c in trial.intermediate], "reason": stopped.get(i, "")}
+        rec = SimpleNamespace(trial=first + i, attempts=1, round=round_, status=status, intermediate=trial.intermediate,
+                              last_step=None, last_score=None)
         if monitor is not None:
-            rec = SimpleNamespace(trial=first + i, attempts=1, round=round_, status=status, intermediate=trial.intermediate,
-                                  last_step=None, last_score=None)
-            monitor.trial_finished(rec)
-            out[i].update(intermediate=[list(c) for c in rec.intermediate], last_score=rec.last_score)
+            monitor.trial_finished(rec)  # a PRUNED trial: its journaled curve and last score
+        out[i] = {"status": status, "intermediate": [list(c) for c in rec.intermediate], "reason": stopped.get(i, ""),
+                  "last_score": rec.last_score}
         del running[i]
         end = max(end, now)
         if waiting:
